@@ -1,0 +1,165 @@
+from django.contrib import admin
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+
+from calls.models import Agent, Call, CallEvent, Turn
+from calls.tools import registry
+from voiceapp.tenancy import TenantModelAdmin
+
+
+@admin.register(Agent)
+class AgentAdmin(TenantModelAdmin):
+    list_display = ["name", "tenant", "stt_provider", "llm_provider", "tts_provider", "updated_at"]
+    list_filter = ["stt_provider", "llm_provider", "tts_provider"]
+    search_fields = ["name", "greeting", "system_prompt"]
+    readonly_fields = ["created_at", "updated_at", "available_tools"]
+    fieldsets = [
+        (None, {"fields": ["tenant", "name", "language", "greeting", "system_prompt", "knowledge"]}),
+        ("Tools", {"fields": ["tools", "available_tools"]}),
+        (
+            "Providers",
+            {
+                "fields": [
+                    ("stt_provider", "stt_fallback"),
+                    ("llm_provider", "llm_fallback"),
+                    "llm_model",
+                    ("tts_provider", "tts_fallback"),
+                    "voice",
+                ]
+            },
+        ),
+        (
+            "Call handling",
+            {
+                "fields": [
+                    "reprompt",
+                    "goodbye",
+                    ("silence_reprompt_seconds", "silence_hangup_seconds"),
+                    "max_call_seconds",
+                ]
+            },
+        ),
+        ("Audit", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if "tenant" in self.get_exclude(request, obj):
+            first = dict(fieldsets[0][1])
+            first["fields"] = [f for f in first["fields"] if f != "tenant"]
+            fieldsets = [(fieldsets[0][0], first), *fieldsets[1:]]
+        return fieldsets
+
+    @admin.display(description="Registered tools")
+    def available_tools(self, obj):
+        return ", ".join(sorted(registry.names())) or "-"
+
+
+class TurnInline(admin.TabularInline):
+    model = Turn
+    extra = 0
+    can_delete = False
+    fields = ["index", "speaker", "text", "interrupted", "latency_ms", "started_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class CallEventInline(admin.TabularInline):
+    model = CallEvent
+    extra = 0
+    can_delete = False
+    fields = ["at", "kind", "data"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Call)
+class CallAdmin(TenantModelAdmin):
+    list_display = [
+        "created_at",
+        "direction",
+        "from_number",
+        "to_number",
+        "agent",
+        "status",
+        "outcome",
+        "duration_seconds",
+    ]
+    list_filter = ["direction", "status", "outcome", "created_at"]
+    list_select_related = ["agent"]
+    search_fields = ["from_number", "to_number", "twilio_call_sid", "turns__text"]
+    date_hierarchy = "created_at"
+    inlines = [CallEventInline]
+    readonly_fields = [
+        "tenant",
+        "agent",
+        "direction",
+        "from_number",
+        "to_number",
+        "twilio_call_sid",
+        "twilio_account_sid",
+        "stream_sid",
+        "status",
+        "status_changed_at",
+        "answered_at",
+        "ended_at",
+        "duration_seconds",
+        "outcome",
+        "created_at",
+        "updated_at",
+        "status_timeline",
+        "recording_player",
+        "conversation",
+    ]
+    fieldsets = [
+        (None, {"fields": ["tenant", "agent", "direction", "from_number", "to_number", "outcome"]}),
+        ("Conversation", {"fields": ["recording_player", "conversation"]}),
+        (
+            "Status",
+            {
+                "fields": [
+                    "status",
+                    "status_timeline",
+                    "answered_at",
+                    "ended_at",
+                    "duration_seconds",
+                ]
+            },
+        ),
+        (
+            "Carrier",
+            {"fields": ["twilio_call_sid", "twilio_account_sid", "stream_sid", "created_at", "updated_at"]},
+        ),
+    ]
+
+    def search_results_distinct(self):  # turns__text joins many rows per call
+        return True
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, _ = super().get_search_results(request, queryset, search_term)
+        return queryset, True
+
+    def has_add_permission(self, request):
+        return False  # calls come from the carrier
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a call's record is evidence; it is read, not edited
+
+    @admin.display(description="Status timeline")
+    def status_timeline(self, obj):
+        return mark_safe(render_to_string("admin/calls/status_timeline.html", {"call": obj}))
+
+    @admin.display(description="Recording")
+    def recording_player(self, obj):
+        return mark_safe(render_to_string("admin/calls/recording.html", {"call": obj}))
+
+    @admin.display(description="Transcript")
+    def conversation(self, obj):
+        turns = list(obj.turns.order_by("index"))
+        return mark_safe(
+            render_to_string("admin/calls/conversation.html", {"call": obj, "turns": turns})
+        )

@@ -1,0 +1,137 @@
+"""The tool registry: what an agent can do besides talking.
+
+Apps register tools (a JSON schema and an async handler) in their AppConfig.ready(); an Agent
+names the tools it may use. The engine runs a tool when the brain asks, validates its arguments
+against the schema, and feeds the result back. `intents` let the offline scripted brain reach the
+same tools from recognised text: regular expressions whose named groups become arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from calls.providers.base import ToolSpec
+
+
+@dataclass
+class ToolContext:
+    """What a tool knows about the call it runs in. `state` is the call's scratch space
+    (a cart, say) shared by every tool call of that call."""
+
+    call_id: int
+    tenant_id: int
+    agent_id: int | None
+    caller: str
+    time_zone: str = "UTC"
+    knowledge: dict[str, str] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ToolResult:
+    """`data` goes back to the language model as JSON. `say` is a sentence a scripted brain
+    may speak as is. `end_call` asks the engine to say goodbye and hang up."""
+
+    data: dict[str, Any]
+    say: str = ""
+    end_call: bool = False
+
+    def as_message_content(self) -> str:
+        payload = dict(self.data)
+        if self.say:
+            payload.setdefault("say", self.say)
+        return json.dumps(payload, default=str)
+
+
+Handler = Callable[..., Awaitable[ToolResult]]
+Matcher = Callable[[str, ToolContext], dict[str, Any] | None]
+
+
+@dataclass
+class Tool:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    handler: Handler
+    intents: list[re.Pattern[str]] = field(default_factory=list)
+    matcher: Matcher | None = None
+
+    def spec(self) -> ToolSpec:
+        return ToolSpec(self.name, self.description, self.parameters)
+
+    def match(self, text: str, ctx: ToolContext) -> dict[str, Any] | None:
+        """Arguments for this tool if `text` asks for it (scripted brain), else None."""
+        for pattern in self.intents:
+            found = pattern.search(text)
+            if found:
+                return {k: v for k, v in found.groupdict().items() if v is not None}
+        if self.matcher is not None:
+            return self.matcher(text, ctx)
+        return None
+
+    async def run(self, ctx: ToolContext, arguments: dict[str, Any]) -> ToolResult:
+        """Validate `arguments` against the schema, then call the handler. A bad argument is
+        returned to the model as an error it can correct, not raised."""
+        try:
+            jsonschema.validate(arguments, self.parameters)
+        except jsonschema.ValidationError as exc:
+            return ToolResult({"error": f"invalid arguments: {exc.message}"})
+        return await self.handler(ctx, **arguments)
+
+
+class ToolRegistry:
+    def __init__(self) -> None:
+        self._tools: dict[str, Tool] = {}
+
+    def register(self, tool: Tool) -> Tool:
+        if tool.name in self._tools and self._tools[tool.name].handler is not tool.handler:
+            raise ValueError(f"a different tool is already registered as {tool.name!r}")
+        jsonschema.Draft202012Validator.check_schema(tool.parameters)
+        self._tools[tool.name] = tool
+        return tool
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def for_agent(self, names: list[str]) -> list[Tool]:
+        """The tools an agent enabled, in its order, skipping names nobody registered."""
+        return [self._tools[n] for n in names if n in self._tools]
+
+
+registry = ToolRegistry()
+
+
+def tool(
+    name: str,
+    description: str,
+    parameters: dict[str, Any] | None = None,
+    *,
+    intents: list[str] | tuple[str, ...] = (),
+    matcher: Matcher | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register an async handler `(ctx, **arguments) -> ToolResult` as a tool."""
+    schema = parameters or {"type": "object", "properties": {}, "additionalProperties": False}
+
+    def decorate(handler: Handler) -> Handler:
+        registry.register(
+            Tool(
+                name=name,
+                description=description,
+                parameters=schema,
+                handler=handler,
+                intents=[re.compile(p, re.IGNORECASE) for p in intents],
+                matcher=matcher,
+            )
+        )
+        return handler
+
+    return decorate

@@ -1,0 +1,61 @@
+"""Shared fixtures: two tenants with their staff, and an outsider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from calls.models import Agent, Call, CallStatus
+from telephony.models import PhoneNumber, TwilioAccount
+from voiceapp.models import Membership, Tenant
+
+
+@dataclass
+class World:
+    tenant: Tenant
+    staff: object
+    account: TwilioAccount
+    number: PhoneNumber
+    agent: Agent
+    call: Call
+
+
+def _world(slug: str, n: int) -> World:
+    tenant = Tenant.objects.create(name=f"Shop {slug.upper()}", slug=slug, time_zone="Europe/London")
+    staff = get_user_model().objects.create_user(f"staff_{slug}", password="pw-for-tests", is_staff=True)
+    Membership.objects.create(user=staff, tenant=tenant, role=Membership.Role.OWNER)
+    account = TwilioAccount.objects.create(
+        tenant=tenant, name=f"Account {slug}", account_sid="AC" + f"{n}" * 32, auth_token=f"token-{slug}"
+    )
+    agent = Agent.objects.create(tenant=tenant, name=f"Agent {slug}", knowledge="hours: 9 to 5")
+    number = PhoneNumber.objects.create(
+        tenant=tenant, account=account, number=f"+1415555010{n}", agent=agent, friendly_name=f"Line {slug}"
+    )
+    call = Call.objects.create(
+        tenant=tenant,
+        agent=agent,
+        direction=Call.Direction.INBOUND,
+        from_number="+14155559999",
+        to_number=number.number,
+        twilio_call_sid="CA" + f"{n}" * 32,
+        twilio_account_sid=account.account_sid,
+        status=CallStatus.RINGING,
+    )
+    return World(tenant, staff, account, number, agent, call)
+
+
+@pytest.fixture
+def world_a(db) -> World:
+    return _world("a", 1)
+
+
+@pytest.fixture
+def world_b(db) -> World:
+    return _world("b", 2)
+
+
+@pytest.fixture
+def outsider(db):
+    return get_user_model().objects.create_user("outsider", password="pw-for-tests", is_staff=True)

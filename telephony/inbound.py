@@ -1,0 +1,94 @@
+"""What happens when Twilio tells us of a call: answering it and following its status."""
+
+from __future__ import annotations
+
+import logging
+from email.utils import parsedate_to_datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.http import QueryDict
+from django.utils import timezone
+
+from calls.models import Call, CallStatus
+from telephony import twiml
+from telephony.models import PhoneNumber, TwilioAccount, normalize_e164
+
+log = logging.getLogger(__name__)
+
+
+def _e164(value: str) -> str:
+    try:
+        return normalize_e164(value)
+    except ValidationError:
+        return value
+
+
+def answer_call(account: TwilioAccount, params: QueryDict) -> str:
+    """The TwiML for a call Twilio delivers to one of `account`'s numbers.
+
+    Records the Call first (the database is the source of truth), then connects it to the media
+    stream. A repeated webhook for the same CallSid reuses its Call. A number no active tenant
+    answers on gets a polite spoken goodbye, not an error.
+    """
+    call_sid = params.get("CallSid", "")
+    existing = Call.objects.filter(twilio_call_sid=call_sid).first() if call_sid else None
+    if existing is not None:
+        if existing.tenant_id != account.tenant_id or existing.is_final:
+            return twiml.not_in_service()
+        return twiml.connect_stream(existing.pk, call_sid, account.account_sid)
+
+    to_number, from_number = _e164(params.get("To", "")), _e164(params.get("From", ""))
+    number = (
+        PhoneNumber.objects.select_related("agent", "tenant")
+        .filter(number=to_number, account=account, tenant__active=True)
+        .first()
+    )
+    if number is None or number.agent is None or not call_sid:
+        log.info("call to a number no agent answers", extra={"to": to_number, "call_sid": call_sid})
+        return twiml.not_in_service()
+    try:
+        call = Call.objects.create(
+            tenant=number.tenant,
+            agent=number.agent,
+            direction=Call.Direction.INBOUND,
+            from_number=from_number,
+            to_number=to_number,
+            twilio_call_sid=call_sid,
+            twilio_account_sid=account.account_sid,
+            status=CallStatus.RINGING,
+            status_history=[
+                {"status": CallStatus.RINGING, "at": timezone.now().isoformat(), "source": "voice webhook"}
+            ],
+        )
+    except IntegrityError:  # the same webhook, twice at once
+        call = Call.objects.get(twilio_call_sid=call_sid)
+    return twiml.connect_stream(call.pk, call_sid, account.account_sid)
+
+
+def record_status(account: TwilioAccount, params: QueryDict) -> Call | None:
+    """Apply a status callback. Repeats and late arrivals change nothing (see apply_status).
+    Returns the Call, or None when the CallSid is unknown."""
+    call_sid = params.get("CallSid", "")
+    call = Call.objects.filter(twilio_call_sid=call_sid, tenant=account.tenant).first()
+    if call is None:
+        log.info("status callback for an unknown call", extra={"call_sid": call_sid})
+        return None
+    status = params.get("CallStatus", "")
+    if status not in CallStatus.values:
+        log.warning("status callback with an unknown status", extra={"status": status, "call_sid": call_sid})
+        return call
+    at = None
+    if params.get("Timestamp"):
+        try:
+            at = parsedate_to_datetime(params["Timestamp"])
+        except (TypeError, ValueError):
+            at = None
+    duration = params.get("CallDuration")
+    call.apply_status(
+        status,
+        at=at,
+        source="status callback",
+        duration=int(duration) if duration and duration.isdigit() else None,
+    )
+    return call

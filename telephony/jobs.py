@@ -1,0 +1,27 @@
+"""Jobs that act on calls through Twilio. They take ids, and are safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+
+from calls.models import Call
+from telephony import rest
+from telephony.models import TwilioAccount
+from voiceapp.jobs import enqueue
+
+log = logging.getLogger(__name__)
+
+
+def hang_up_call(call_id: int) -> None:
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None or not call.twilio_call_sid:
+        return
+    account = TwilioAccount.objects.filter(account_sid=call.twilio_account_sid).first()
+    if account is None:
+        log.warning("cannot hang up: the call's account is gone", extra={"call_id": call_id})
+        return
+    rest.hang_up(account, call.twilio_call_sid)
+
+
+def request_hang_up(call_id: int) -> None:
+    enqueue(hang_up_call, call_id, job_id=f"hangup-{call_id}", queue="telephony")

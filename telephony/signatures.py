@@ -1,0 +1,86 @@
+"""Checking that a request really comes from Twilio.
+
+Twilio signs the URL it requested. We rebuild that URL from PUBLIC_BASE_URL, never from the
+request's Host header, which whoever sends the request controls.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from django.http import HttpRequest
+from twilio.request_validator import RequestValidator
+
+from telephony.models import TwilioAccount
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+
+
+def public_url(path: str) -> str:
+    """The https URL Twilio uses for `path` (which may carry a query string)."""
+    return settings.PUBLIC_BASE_URL + path
+
+
+def stream_url(path: str) -> str:
+    """The wss URL Twilio opens for `path`."""
+    return _ws_base() + path
+
+
+def _ws_base() -> str:
+    base = settings.PUBLIC_BASE_URL
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://") :]
+    return "ws://" + base[len("http://") :]
+
+
+def webhook_account(request: HttpRequest) -> TwilioAccount | None:
+    """The account that signed this webhook, or None (unknown account or bad signature)."""
+    account_sid = request.POST.get("AccountSid", "")
+    account = TwilioAccount.objects.select_related("tenant").filter(account_sid=account_sid).first()
+    if account is None:
+        log.warning("twilio webhook refused: unknown account", extra={"account_sid": account_sid, "path": request.path})
+        return None
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    url = public_url(request.get_full_path())
+    if not signature or not RequestValidator(account.auth_token).validate(url, request.POST, signature):
+        log.warning("twilio webhook refused: bad signature", extra={"account_sid": account_sid, "path": request.path})
+        return None
+    return account
+
+
+# The media socket's handshake names no account, so its signature is checked against every
+# account's token. Tokens are cached briefly: a handshake must not cost a query per account.
+_token_cache: tuple[float, list[tuple[str, str]]] = (0.0, [])
+_TOKEN_CACHE_SECONDS = 30.0
+
+
+def _account_tokens() -> list[tuple[str, str]]:
+    global _token_cache
+    loaded_at, tokens = _token_cache
+    if time.monotonic() - loaded_at > _TOKEN_CACHE_SECONDS:
+        tokens = [
+            (account.account_sid, account.auth_token)
+            for account in TwilioAccount.objects.filter(tenant__active=True).only("account_sid", "auth_token")
+        ]
+        _token_cache = (time.monotonic(), tokens)
+    return tokens
+
+
+def forget_cached_tokens() -> None:
+    global _token_cache
+    _token_cache = (0.0, [])
+
+
+def stream_signers(path: str, query_string: str, signature: str) -> set[str]:
+    """The account SIDs whose auth token produced `signature` for the stream URL `path`.
+    Empty when nobody's did. (Sync: call it through database_sync_to_async.)"""
+    if not signature:
+        return set()
+    url = _ws_base() + path
+    params = dict(parse_qsl(query_string))
+    return {sid for sid, token in _account_tokens() if RequestValidator(token).validate(url, params, signature)}

@@ -1,0 +1,31 @@
+"""The TwiML we answer calls with (built with the twilio library, never by hand)."""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from telephony import stream_token
+from telephony.signatures import stream_url
+
+MEDIA_PATH = "/telephony/twilio/media/"
+
+
+def connect_stream(call_id: int, call_sid: str, account_sid: str) -> str:
+    """Connect the call to our media socket. Per-call data travels as <Parameter>s: Twilio
+    refuses a stream URL with a query string."""
+    response = VoiceResponse()
+    connect = response.connect()
+    stream = connect.stream(url=stream_url(MEDIA_PATH))
+    stream.parameter(name="call_id", value=str(call_id))
+    stream.parameter(name="call_sid", value=call_sid)
+    stream.parameter(name="token", value=stream_token.issue(call_id, account_sid))
+    # <Connect> blocks until we close the socket; then the call ends rather than idles.
+    response.hangup()
+    return str(response)
+
+
+def not_in_service() -> str:
+    response = VoiceResponse()
+    response.say("Sorry, this number is not in service. Goodbye.")
+    response.hangup()
+    return str(response)

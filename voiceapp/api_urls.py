@@ -1,0 +1,28 @@
+from rest_framework import serializers
+from rest_framework.routers import DefaultRouter
+
+from calls.api import AgentViewSet, CallViewSet
+from telephony.api import PhoneNumberViewSet, TwilioAccountViewSet
+from voiceapp.api import TenantScopedReadOnlyViewSet
+from voiceapp.models import Tenant
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = ["id", "name", "slug", "time_zone", "active"]
+
+
+class TenantViewSet(TenantScopedReadOnlyViewSet):
+    queryset = Tenant.objects.all()
+    serializer_class = TenantSerializer
+
+
+router = DefaultRouter()
+router.register("tenants", TenantViewSet)
+router.register("twilio-accounts", TwilioAccountViewSet)
+router.register("phone-numbers", PhoneNumberViewSet)
+router.register("agents", AgentViewSet)
+router.register("calls", CallViewSet)
+
+urlpatterns = router.urls

@@ -1,0 +1,25 @@
+"""ASGI entry point: HTTP through Django, the media WebSocket through Channels."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceapp.settings")
+# Django must be set up before any consumer (and so any model) is imported.
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from voiceapp.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        # Daphne serves the admin's static files itself only in DEBUG (the demo).
+        "http": ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app,
+        # No origin check: Twilio is a server and sends no Origin; the stream authenticates
+        # with its signature and token instead.
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

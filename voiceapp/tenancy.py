@@ -1,0 +1,185 @@
+"""Tenant scoping shared by the admin and the API.
+
+A superuser sees every tenant; any other user sees the tenants they hold a Membership in,
+and nothing else. Models say how they reach their tenant with `tenant_path` (default
+"tenant"; a Turn says "call__tenant").
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
+
+from voiceapp.models import Membership, Tenant
+
+
+def tenant_path(model: type[models.Model]) -> str | None:
+    """How `model` reaches its tenant, or None when it is not tenant-owned."""
+    if model is Tenant:
+        return "pk"
+    path = getattr(model, "tenant_path", None)
+    if path:
+        return path
+    if any(f.name == "tenant" and f.related_model is Tenant for f in model._meta.fields):
+        return "tenant"
+    return None
+
+
+def tenant_ids(user) -> list[int] | None:
+    """The tenants `user` may see; None means all of them (a superuser)."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return []
+    if user.is_superuser:
+        return None
+    cached = getattr(user, "_tenant_ids", None)
+    if cached is None:
+        cached = list(
+            Membership.objects.filter(user=user, tenant__active=True).values_list(
+                "tenant_id", flat=True
+            )
+        )
+        user._tenant_ids = cached
+    return cached
+
+
+def is_owner(user, tenant_id: int) -> bool:
+    if user.is_superuser:
+        return True
+    return Membership.objects.filter(
+        user=user, tenant_id=tenant_id, role=Membership.Role.OWNER
+    ).exists()
+
+
+def scope(queryset: models.QuerySet, user) -> models.QuerySet:
+    """`queryset` cut down to the rows of `user`'s tenants (unchanged for a superuser)."""
+    path = tenant_path(queryset.model)
+    if path is None:
+        return queryset
+    ids = tenant_ids(user)
+    if ids is None:
+        return queryset
+    lookup = "pk__in" if path == "pk" else f"{path}__in"
+    return queryset.filter(**{lookup: ids})
+
+
+def default_tenant(user) -> Tenant | None:
+    """The tenant a new row goes to when the user has exactly one."""
+    ids = tenant_ids(user)
+    if ids and len(ids) == 1:
+        return Tenant.objects.get(pk=ids[0])
+    return None
+
+
+class TenantAdminMixin:
+    """Makes a ModelAdmin show, search, filter, act on and offer as choices only the rows of the
+    staff member's tenants, and set the tenant on create.
+
+    A member with one tenant never sees the tenant field; one with several picks among theirs.
+    """
+
+    owner_only = False  # e.g. carrier credentials: only a tenant's owners manage them
+
+    def get_queryset(self, request: HttpRequest):
+        return scope(super().get_queryset(request), request.user)
+
+    # -- permissions: membership is the permission
+    def _member(self, request: HttpRequest) -> bool:
+        ids = tenant_ids(request.user)
+        return ids is None or bool(ids)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._member(request)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self._member(request)
+
+    def has_add_permission(self, request: HttpRequest, *args) -> bool:
+        return self._member(request) and self._may_manage(request, None)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self._member(request) and self._may_manage(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self._member(request) and self._may_manage(request, obj)
+
+    def _may_manage(self, request: HttpRequest, obj) -> bool:
+        if not self.owner_only or request.user.is_superuser:
+            return True
+        ids = tenant_ids(request.user) or []
+        if obj is not None:
+            return is_owner(request.user, self._tenant_id_of(obj))
+        return any(is_owner(request.user, tid) for tid in ids)
+
+    @staticmethod
+    def _tenant_id_of(obj) -> int:
+        path = tenant_path(type(obj))
+        target = obj
+        for part in (path or "tenant").split("__")[:-1]:
+            target = getattr(target, part)
+        return target.tenant_id if hasattr(target, "tenant_id") else target.pk
+
+    # -- choices
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = scope(field.queryset, request.user)
+        return field
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = scope(field.queryset, request.user)
+        return field
+
+    # -- the tenant field
+    def get_exclude(self, request: HttpRequest, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if default_tenant(request.user) is not None and self._has_tenant_field():
+            exclude.append("tenant")
+        return exclude
+
+    def get_list_filter(self, request: HttpRequest):
+        filters = list(super().get_list_filter(request))
+        if tenant_ids(request.user) is None and self._has_tenant_field():
+            filters.insert(0, "tenant")
+        return filters
+
+    def _has_tenant_field(self) -> bool:
+        return any(f.name == "tenant" for f in self.model._meta.fields)
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        tenant = default_tenant(request.user)
+        if tenant is None or not self._has_tenant_field():
+            return form
+
+        class TenantForm(form):
+            # The tenant is set before validation, so model checks that compare tenants work.
+            def __init__(self, *args, **kw):
+                super().__init__(*args, **kw)
+                if not self.instance.tenant_id:
+                    self.instance.tenant = tenant
+
+        return TenantForm
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        if self._has_tenant_field() and not getattr(obj, "tenant_id", None):
+            tenant = default_tenant(request.user)
+            if tenant is not None:
+                obj.tenant = tenant
+        super().save_model(request, obj, form, change)
+
+
+class TenantInlineMixin:
+    """Inlines offer only the staff member's rows as choices, like the parent admin."""
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = scope(field.queryset, request.user)
+        return field
+
+
+class TenantModelAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """The ModelAdmin every tenant-owned model uses."""
