@@ -23,15 +23,26 @@ class World:
 
 
 def _world(slug: str, n: int) -> World:
-    tenant = Tenant.objects.create(name=f"Shop {slug.upper()}", slug=slug, time_zone="Europe/London")
-    staff = get_user_model().objects.create_user(f"staff_{slug}", password="pw-for-tests", is_staff=True)
+    tenant = Tenant.objects.create(
+        name=f"Shop {slug.upper()}", slug=slug, time_zone="Europe/London"
+    )
+    staff = get_user_model().objects.create_user(
+        f"staff_{slug}", password="pw-for-tests", is_staff=True
+    )
     Membership.objects.create(user=staff, tenant=tenant, role=Membership.Role.OWNER)
     account = TwilioAccount.objects.create(
-        tenant=tenant, name=f"Account {slug}", account_sid="AC" + f"{n}" * 32, auth_token=f"token-{slug}"
+        tenant=tenant,
+        name=f"Account {slug}",
+        account_sid="AC" + f"{n}" * 32,
+        auth_token=f"token-{slug}",
     )
     agent = Agent.objects.create(tenant=tenant, name=f"Agent {slug}", knowledge="hours: 9 to 5")
     number = PhoneNumber.objects.create(
-        tenant=tenant, account=account, number=f"+1415555010{n}", agent=agent, friendly_name=f"Line {slug}"
+        tenant=tenant,
+        account=account,
+        number=f"+1415555010{n}",
+        agent=agent,
+        friendly_name=f"Line {slug}",
     )
     call = Call.objects.create(
         tenant=tenant,

@@ -14,7 +14,10 @@ class AgentAdmin(TenantModelAdmin):
     search_fields = ["name", "greeting", "system_prompt"]
     readonly_fields = ["created_at", "updated_at", "available_tools"]
     fieldsets = [
-        (None, {"fields": ["tenant", "name", "language", "greeting", "system_prompt", "knowledge"]}),
+        (
+            None,
+            {"fields": ["tenant", "name", "language", "greeting", "system_prompt", "knowledge"]},
+        ),
         ("Tools", {"fields": ["tools", "available_tools"]}),
         (
             "Providers",
@@ -132,7 +135,15 @@ class CallAdmin(TenantModelAdmin):
         ),
         (
             "Carrier",
-            {"fields": ["twilio_call_sid", "twilio_account_sid", "stream_sid", "created_at", "updated_at"]},
+            {
+                "fields": [
+                    "twilio_call_sid",
+                    "twilio_account_sid",
+                    "stream_sid",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
         ),
     ]
 

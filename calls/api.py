@@ -14,7 +14,16 @@ class AgentSerializer(TenantScopedSerializer):
 class TurnSerializer(serializers.ModelSerializer):
     class Meta:
         model = Turn
-        fields = ["index", "speaker", "text", "started_at", "ended_at", "interrupted", "timings", "latency_ms"]
+        fields = [
+            "index",
+            "speaker",
+            "text",
+            "started_at",
+            "ended_at",
+            "interrupted",
+            "timings",
+            "latency_ms",
+        ]
 
 
 class CallEventSerializer(serializers.ModelSerializer):

@@ -9,7 +9,25 @@ from zoneinfo import ZoneInfo
 from calls.tools import ToolContext, ToolResult, tool
 
 _WORD = re.compile(r"[a-z0-9']+")
-_STOP = {"the", "a", "an", "is", "are", "you", "your", "what", "do", "does", "i", "to", "of", "and", "me", "can", "how"}
+_STOP = {
+    "the",
+    "a",
+    "an",
+    "is",
+    "are",
+    "you",
+    "your",
+    "what",
+    "do",
+    "does",
+    "i",
+    "to",
+    "of",
+    "and",
+    "me",
+    "can",
+    "how",
+}
 
 
 def _words(text: str) -> set[str]:
@@ -52,7 +70,11 @@ async def end_call(ctx: ToolContext, reason: str = "caller finished") -> ToolRes
 @tool(
     "current_time",
     "The current local date and time where the business is.",
-    intents=[r"\bwhat time is it\b", r"\b(the )?(current )?time (is it|now)\b", r"\bwhat'?s the time\b"],
+    intents=[
+        r"\bwhat time is it\b",
+        r"\b(the )?(current )?time (is it|now)\b",
+        r"\bwhat'?s the time\b",
+    ],
 )
 async def current_time(ctx: ToolContext) -> ToolResult:
     now = datetime.now(ZoneInfo(ctx.time_zone))
@@ -78,7 +100,9 @@ async def lookup_info(ctx: ToolContext, topic: str) -> ToolResult:
     key = topic if topic in ctx.knowledge else best_topic(topic, ctx.knowledge)
     if key is None:
         return ToolResult({"found": False, "topic": topic}, say="I'm sorry, I don't know that.")
-    return ToolResult({"found": True, "topic": key, "answer": ctx.knowledge[key]}, say=ctx.knowledge[key])
+    return ToolResult(
+        {"found": True, "topic": key, "answer": ctx.knowledge[key]}, say=ctx.knowledge[key]
+    )
 
 
 def parse_knowledge(text: str) -> dict[str, str]:

@@ -26,7 +26,9 @@ class Provider(models.TextChoices):
     ESPEAK = "espeak", "eSpeak NG (offline)"
 
 
-STT_CHOICES = [(p.value, p.label) for p in (Provider.DEEPGRAM, Provider.GROQ_WHISPER, Provider.LOCAL_WHISPER)]
+STT_CHOICES = [
+    (p.value, p.label) for p in (Provider.DEEPGRAM, Provider.GROQ_WHISPER, Provider.LOCAL_WHISPER)
+]
 LLM_CHOICES = [(p.value, p.label) for p in (Provider.GROQ, Provider.OPENAI, Provider.SCRIPTED)]
 TTS_CHOICES = [
     (p.value, p.label)
@@ -51,7 +53,9 @@ class Agent(TenantOwned):
     voice = models.CharField(
         max_length=120, blank=True, help_text="The TTS provider's voice id (blank: its default)."
     )
-    stt_provider = models.CharField(max_length=20, choices=STT_CHOICES, default=Provider.LOCAL_WHISPER)
+    stt_provider = models.CharField(
+        max_length=20, choices=STT_CHOICES, default=Provider.LOCAL_WHISPER
+    )
     stt_fallback = models.CharField(max_length=20, choices=STT_CHOICES, blank=True)
     llm_provider = models.CharField(max_length=20, choices=LLM_CHOICES, default=Provider.SCRIPTED)
     llm_fallback = models.CharField(max_length=20, choices=LLM_CHOICES, blank=True)
@@ -145,7 +149,12 @@ class Call(TenantOwned):
         return self.status in FINAL_STATUSES
 
     def apply_status(
-        self, status: str, *, at: datetime | None = None, source: str = "", duration: int | None = None
+        self,
+        status: str,
+        *,
+        at: datetime | None = None,
+        source: str = "",
+        duration: int | None = None,
     ) -> bool:
         """Move the call to `status` if that is forward; record the change. Returns whether it
         changed. Locks the row, so concurrent callbacks apply one after the other."""
@@ -171,7 +180,14 @@ class Call(TenantOwned):
                 call.duration_seconds = duration if duration is not None else call.duration_seconds
                 fields += ["ended_at", "duration_seconds"]
             call.save(update_fields=fields)
-        for name in ("status", "status_changed_at", "status_history", "answered_at", "ended_at", "duration_seconds"):
+        for name in (
+            "status",
+            "status_changed_at",
+            "status_history",
+            "answered_at",
+            "ended_at",
+            "duration_seconds",
+        ):
             setattr(self, name, getattr(call, name))
         return True
 

@@ -15,7 +15,7 @@ class TwilioAccountForm(forms.ModelForm):
 
     class Meta:
         model = TwilioAccount
-        fields = "__all__"
+        fields = ["tenant", "name", "account_sid", "auth_token"]
 
     def clean_auth_token(self):
         token = self.cleaned_data.get("auth_token")

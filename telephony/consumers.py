@@ -1,8 +1,60 @@
-"""Placeholder replaced by the media consumer."""
+"""The media WebSocket: authenticate the handshake, decode frames, hand them on. Nothing else."""
 
+from __future__ import annotations
+
+import logging
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+
+from telephony.media_protocol import ProtocolError, decode
+from telephony.media_stream import REFUSED, TwilioMediaStream
+from telephony.signatures import stream_signers
+
+log = logging.getLogger(__name__)
 
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):
-    async def connect(self):
-        await self.close(code=4403)
+    stream: TwilioMediaStream | None = None
+
+    async def connect(self) -> None:
+        headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in self.scope["headers"]}
+        signers = await database_sync_to_async(stream_signers)(
+            self.scope["path"],
+            self.scope.get("query_string", b"").decode("latin1"),
+            headers.get("x-twilio-signature", ""),
+        )
+        if not signers:
+            log.warning(
+                "media stream handshake refused: bad signature",
+                extra={"client": str(self.scope.get("client"))},
+            )
+            await self.close(code=REFUSED)
+            return
+        self.stream = TwilioMediaStream(self._send_text, self._close, signers)
+        await self.accept()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.stream is None:
+            return
+        if text_data is None:
+            log.warning(
+                "binary frame on the media stream, skipped", extra={"bytes": len(bytes_data or b"")}
+            )
+            return
+        try:
+            event = decode(text_data)
+        except ProtocolError as exc:
+            log.warning("malformed media stream message, skipped: %s", exc)
+            return
+        await self.stream.handle(event)
+
+    async def disconnect(self, code: int) -> None:
+        if self.stream is not None:
+            await self.stream.end("caller_hung_up")
+
+    async def _send_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    async def _close(self, code: int) -> None:
+        await self.close(code=code)

@@ -58,7 +58,11 @@ def answer_call(account: TwilioAccount, params: QueryDict) -> str:
             twilio_account_sid=account.account_sid,
             status=CallStatus.RINGING,
             status_history=[
-                {"status": CallStatus.RINGING, "at": timezone.now().isoformat(), "source": "voice webhook"}
+                {
+                    "status": CallStatus.RINGING,
+                    "at": timezone.now().isoformat(),
+                    "source": "voice webhook",
+                }
             ],
         )
     except IntegrityError:  # the same webhook, twice at once
@@ -76,7 +80,9 @@ def record_status(account: TwilioAccount, params: QueryDict) -> Call | None:
         return None
     status = params.get("CallStatus", "")
     if status not in CallStatus.values:
-        log.warning("status callback with an unknown status", extra={"status": status, "call_sid": call_sid})
+        log.warning(
+            "status callback with an unknown status", extra={"status": status, "call_sid": call_sid}
+        )
         return call
     at = None
     if params.get("Timestamp"):

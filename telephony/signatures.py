@@ -43,12 +43,20 @@ def webhook_account(request: HttpRequest) -> TwilioAccount | None:
     account_sid = request.POST.get("AccountSid", "")
     account = TwilioAccount.objects.select_related("tenant").filter(account_sid=account_sid).first()
     if account is None:
-        log.warning("twilio webhook refused: unknown account", extra={"account_sid": account_sid, "path": request.path})
+        log.warning(
+            "twilio webhook refused: unknown account",
+            extra={"account_sid": account_sid, "path": request.path},
+        )
         return None
     signature = request.headers.get(SIGNATURE_HEADER, "")
     url = public_url(request.get_full_path())
-    if not signature or not RequestValidator(account.auth_token).validate(url, request.POST, signature):
-        log.warning("twilio webhook refused: bad signature", extra={"account_sid": account_sid, "path": request.path})
+    if not signature or not RequestValidator(account.auth_token).validate(
+        url, request.POST, signature
+    ):
+        log.warning(
+            "twilio webhook refused: bad signature",
+            extra={"account_sid": account_sid, "path": request.path},
+        )
         return None
     return account
 
@@ -65,7 +73,9 @@ def _account_tokens() -> list[tuple[str, str]]:
     if time.monotonic() - loaded_at > _TOKEN_CACHE_SECONDS:
         tokens = [
             (account.account_sid, account.auth_token)
-            for account in TwilioAccount.objects.filter(tenant__active=True).only("account_sid", "auth_token")
+            for account in TwilioAccount.objects.filter(tenant__active=True).only(
+                "account_sid", "auth_token"
+            )
         ]
         _token_cache = (time.monotonic(), tokens)
     return tokens
@@ -83,4 +93,8 @@ def stream_signers(path: str, query_string: str, signature: str) -> set[str]:
         return set()
     url = _ws_base() + path
     params = dict(parse_qsl(query_string))
-    return {sid for sid, token in _account_tokens() if RequestValidator(token).validate(url, params, signature)}
+    return {
+        sid
+        for sid, token in _account_tokens()
+        if RequestValidator(token).validate(url, params, signature)
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers, viewsets
 
 from voiceapp.models import Tenant
-from voiceapp.tenancy import default_tenant, scope, tenant_ids
+from voiceapp.tenancy import default_tenant, scope
 
 
 class TenantScopedSerializer(serializers.ModelSerializer):

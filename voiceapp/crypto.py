@@ -22,7 +22,9 @@ def decrypt(token: str) -> str:
     try:
         return _fernet(tuple(settings.ENCRYPTION_KEYS)).decrypt(token.encode()).decode()
     except InvalidToken:
-        raise ValueError("cannot decrypt a stored secret: is ENCRYPTION_KEY the one it was saved with?") from None
+        raise ValueError(
+            "cannot decrypt a stored secret: is ENCRYPTION_KEY the one it was saved with?"
+        ) from None
 
 
 class EncryptedTextField(models.TextField):

@@ -14,7 +14,9 @@ from django.db import close_old_connections, transaction
 log = logging.getLogger(__name__)
 
 
-def enqueue(func: Callable[..., object], *args: object, job_id: str | None = None, queue: str = "default") -> None:
+def enqueue(
+    func: Callable[..., object], *args: object, job_id: str | None = None, queue: str = "default"
+) -> None:
     if settings.REDIS_URL:
         import django_rq
 
@@ -24,7 +26,9 @@ def enqueue(func: Callable[..., object], *args: object, job_id: str | None = Non
     else:
 
         def submit() -> None:
-            threading.Thread(target=_run_inline, args=(func, args), name=job_id or func.__name__, daemon=True).start()
+            threading.Thread(
+                target=_run_inline, args=(func, args), name=job_id or func.__name__, daemon=True
+            ).start()
 
     transaction.on_commit(submit)
 

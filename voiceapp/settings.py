@@ -59,7 +59,9 @@ if not ENCRYPTION_KEYS:
             "(make one with: python -c 'from cryptography.fernet import Fernet; "
             "print(Fernet.generate_key().decode())')"
         )
-    ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
+    ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
+    ]
 for _key in ENCRYPTION_KEYS:
     try:
         if len(base64.urlsafe_b64decode(_key.encode())) != 32:
@@ -178,6 +180,7 @@ SPECTACULAR_SETTINGS = {
 # Telephony
 TWILIO_API_BASE_URL = env_url("TWILIO_API_BASE_URL", "", schemes=("https", "http"))
 STREAM_TOKEN_TTL = env_int("STREAM_TOKEN_TTL", 300, minimum=10)
+PROVIDER_PLUGINS = env_list("PROVIDER_PLUGINS", [])
 
 # Providers (keys are optional: an agent whose provider has no key falls back to its fallback)
 DEEPGRAM_API_KEY = env_str("DEEPGRAM_API_KEY")

@@ -15,7 +15,7 @@ os.environ["DATABASE_URL"] = os.environ.get(
 )
 os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-from voiceapp.settings import *  # noqa: E402,F403
+from voiceapp.settings import *  # noqa: F403
 
 # Consumers are tested in-process; the Redis layer has a test of its own.
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -169,5 +169,7 @@ class TTS(abc.ABC):
     output_format: AudioFormat = MULAW_8K
 
     @abc.abstractmethod
-    def synthesize(self, text: str, *, voice: str = "", language: str = "en") -> AsyncIterator[bytes]:
+    def synthesize(
+        self, text: str, *, voice: str = "", language: str = "en"
+    ) -> AsyncIterator[bytes]:
         """Yield audio chunks (any size) in `output_format`. Raises ProviderError on failure."""

@@ -65,9 +65,9 @@ async def chat_events(chunks: AsyncIterable[Any], *, provider: str) -> AsyncIter
         choice = chunk.choices[0]
         delta = choice.delta
         # delta.reasoning (Groq reasoning models) is the model thinking aloud: never spoken.
-        if delta is not None and delta.content:
+        if delta.content:
             yield TextDelta(delta.content)
-        for fragment in (delta.tool_calls if delta is not None else None) or []:
+        for fragment in delta.tool_calls or []:
             pending = calls.setdefault(fragment.index, _PendingCall())
             pending.id = fragment.id or pending.id
             if fragment.function is not None:
@@ -87,8 +87,9 @@ def _parse(index: int, pending: _PendingCall, provider: str) -> ToolCall:
     try:
         arguments = json.loads(pending.arguments) if pending.arguments.strip() else {}
     except json.JSONDecodeError as exc:
+        sample = pending.arguments[:200]
         raise ProviderError(
-            f"{provider} sent unparseable arguments for {pending.name}: {pending.arguments[:200]!r}",
+            f"{provider} sent unparseable arguments for {pending.name}: {sample!r}",
             provider=provider,
         ) from exc
     if not isinstance(arguments, dict):

@@ -50,7 +50,12 @@ class GroqWhisperSTT(STT):
         self._model = model
 
     async def open(self, *, language: str, hints: list[str] | None = None) -> STTSession:
-        transcribe = partial(self._transcribe, language=language, prompt=" ".join(hints or []))
+        # Whisper takes ISO 639-1 ("en"), not the locales Deepgram accepts ("en-US").
+        transcribe = partial(
+            self._transcribe,
+            language=language.split("-")[0].lower(),
+            prompt=" ".join(hints or []),
+        )
         return WhisperSession(transcribe)
 
     async def _transcribe(self, mulaw: bytes, *, language: str, prompt: str) -> str:

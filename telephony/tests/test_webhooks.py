@@ -19,7 +19,9 @@ def signed_post(client, path, params, token, *, url=None, signature=None):
     url = url or BASE + path
     sig = RequestValidator(token).compute_signature(url, params) if signature is None else signature
     headers = {"HTTP_X_TWILIO_SIGNATURE": sig} if sig != "" else {}
-    return client.post(path, urlencode(params), content_type="application/x-www-form-urlencoded", **headers)
+    return client.post(
+        path, urlencode(params), content_type="application/x-www-form-urlencoded", **headers
+    )
 
 
 def voice_params(world, call_sid="CA" + "9" * 32):
@@ -55,7 +57,9 @@ class TestSignatures:
 
     def test_signature_with_the_request_host_is_refused(self, client, world_a, path):
         # Signed for the Host the request claims, not for PUBLIC_BASE_URL: refused.
-        response = signed_post(client, path, voice_params(world_a), "token-a", url="http://testserver" + path)
+        response = signed_post(
+            client, path, voice_params(world_a), "token-a", url="http://testserver" + path
+        )
         assert response.status_code == 403
 
     def test_another_tenants_token_is_refused(self, client, world_a, world_b, path):
@@ -94,7 +98,9 @@ class TestVoiceWebhook:
     @override_settings(ALLOWED_HOSTS=["*"])
     def test_stream_url_ignores_the_host_header(self, client, world_a):
         params = voice_params(world_a)
-        sig = RequestValidator("token-a").compute_signature(BASE + "/telephony/twilio/voice/", params)
+        sig = RequestValidator("token-a").compute_signature(
+            BASE + "/telephony/twilio/voice/", params
+        )
         response = client.post(
             "/telephony/twilio/voice/",
             urlencode(params),
@@ -133,7 +139,11 @@ class TestVoiceWebhook:
     def test_urls_follow_public_base_url(self, client, world_a):
         params = voice_params(world_a)
         response = signed_post(
-            client, "/telephony/twilio/voice/", params, "token-a", url="https://other.example.test/telephony/twilio/voice/"
+            client,
+            "/telephony/twilio/voice/",
+            params,
+            "token-a",
+            url="https://other.example.test/telephony/twilio/voice/",
         )
         assert b"wss://other.example.test/telephony/twilio/media/" in response.content
 
@@ -181,12 +191,20 @@ class TestStatusCallback:
         assert Call.objects.get(pk=world_a.call.pk).status == CallStatus.BUSY
 
     def test_unknown_call_gets_200(self, client, world_a, caplog):
-        params = {"AccountSid": world_a.account.account_sid, "CallSid": "CA" + "7" * 32, "CallStatus": "completed"}
+        params = {
+            "AccountSid": world_a.account.account_sid,
+            "CallSid": "CA" + "7" * 32,
+            "CallStatus": "completed",
+        }
         response = signed_post(client, self.path, params, "token-a")
         assert response.status_code == 200
         assert "unknown call" in caplog.text
 
     def test_another_tenants_call_is_not_touched(self, client, world_a, world_b):
-        params = {"AccountSid": world_a.account.account_sid, "CallSid": world_b.call.twilio_call_sid, "CallStatus": "completed"}
+        params = {
+            "AccountSid": world_a.account.account_sid,
+            "CallSid": world_b.call.twilio_call_sid,
+            "CallStatus": "completed",
+        }
         signed_post(client, self.path, params, "token-a")
         assert Call.objects.get(pk=world_b.call.pk).status == CallStatus.RINGING

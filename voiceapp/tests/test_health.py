@@ -20,7 +20,9 @@ def test_readyz_ok_with_database_and_redis(client):
 
 
 def test_readyz_503_when_the_database_is_unreachable(client, monkeypatch):
-    unreachable = DatabaseWrapper({**settings.DATABASES["default"], "HOST": "127.0.0.1", "PORT": "1"})
+    unreachable = DatabaseWrapper(
+        {**settings.DATABASES["default"], "HOST": "127.0.0.1", "PORT": "1"}
+    )
     monkeypatch.setattr("voiceapp.health.connection", unreachable)
     response = client.get("/readyz")
     assert response.status_code == 503

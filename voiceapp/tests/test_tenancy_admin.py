@@ -54,7 +54,9 @@ class TestEachOwnedModel:
         staff_a.post(url(model, "delete", target.pk), {"post": "yes"})
         assert model.objects.filter(pk=target.pk).exists()
 
-    def test_bulk_delete_action_skips_other_tenants(self, staff_a, world_a, world_b, model, attr, term):
+    def test_bulk_delete_action_skips_other_tenants(
+        self, staff_a, world_a, world_b, model, attr, term
+    ):
         target = getattr(world_b, attr)
         staff_a.post(
             url(model, "changelist"),
@@ -78,7 +80,12 @@ def test_foreign_key_choices_are_own_rows_only(staff_a, world_a, world_b):
 def test_picking_another_tenants_row_by_id_is_refused(staff_a, world_a, world_b):
     response = staff_a.post(
         url(PhoneNumber, "add"),
-        {"account": world_b.account.pk, "number": "+14155550177", "friendly_name": "x", "agent": world_b.agent.pk},
+        {
+            "account": world_b.account.pk,
+            "number": "+14155550177",
+            "friendly_name": "x",
+            "agent": world_b.agent.pk,
+        },
     )
     assert response.status_code == 200  # the form comes back with errors
     assert "Select a valid choice" in response.content.decode()
@@ -88,7 +95,11 @@ def test_picking_another_tenants_row_by_id_is_refused(staff_a, world_a, world_b)
 def test_create_sets_the_tenant(staff_a, world_a):
     response = staff_a.post(
         url(PhoneNumber, "add"),
-        {"account": world_a.account.pk, "number": "(415) 555-0177".replace("(415) ", "+1415"), "friendly_name": "New"},
+        {
+            "account": world_a.account.pk,
+            "number": "(415) 555-0177".replace("(415) ", "+1415"),
+            "friendly_name": "New",
+        },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert PhoneNumber.objects.get(friendly_name="New").tenant == world_a.tenant
@@ -105,14 +116,20 @@ def test_staff_member_of_two_tenants_sees_both_and_picks(client, world_a, world_
     Membership.objects.create(user=world_a.staff, tenant=world_b.tenant)
     client.force_login(world_a.staff)
     response = client.get(url(Agent, "changelist"))
-    assert {a.pk for a in response.context["cl"].result_list} == {world_a.agent.pk, world_b.agent.pk}
+    assert {a.pk for a in response.context["cl"].result_list} == {
+        world_a.agent.pk,
+        world_b.agent.pk,
+    }
     form = client.get(url(Agent, "add")).context["adminform"].form
     assert set(form.fields["tenant"].queryset) == {world_a.tenant, world_b.tenant}
 
 
 def test_superuser_sees_everything(admin_client, world_a, world_b):
     response = admin_client.get(url(Agent, "changelist"))
-    assert {a.pk for a in response.context["cl"].result_list} == {world_a.agent.pk, world_b.agent.pk}
+    assert {a.pk for a in response.context["cl"].result_list} == {
+        world_a.agent.pk,
+        world_b.agent.pk,
+    }
 
 
 def test_call_page_shows_timeline_and_transcript(staff_a, world_a):
@@ -121,9 +138,15 @@ def test_call_page_shows_timeline_and_transcript(staff_a, world_a):
     from calls.models import Turn
 
     world_a.call.apply_status("in-progress", source="status callback")
-    Turn.objects.create(call=world_a.call, index=0, speaker="agent", text="Hello there", started_at=timezone.now())
     Turn.objects.create(
-        call=world_a.call, index=1, speaker="caller", text="What are your hours?", started_at=timezone.now()
+        call=world_a.call, index=0, speaker="agent", text="Hello there", started_at=timezone.now()
+    )
+    Turn.objects.create(
+        call=world_a.call,
+        index=1,
+        speaker="caller",
+        text="What are your hours?",
+        started_at=timezone.now(),
     )
     Turn.objects.create(
         call=world_a.call,
@@ -136,5 +159,7 @@ def test_call_page_shows_timeline_and_transcript(staff_a, world_a):
     )
     body = staff_a.get(url(Call, "change", world_a.call.pk)).content.decode()
     assert "in-progress" in body and "status callback" in body
-    assert body.index("Hello there") < body.index("What are your hours?") < body.index("Nine to five.")
+    assert (
+        body.index("Hello there") < body.index("What are your hours?") < body.index("Nine to five.")
+    )
     assert "answered in 412 ms" in body

@@ -38,7 +38,10 @@ class TestEachEndpoint:
 
     def test_another_tenants_row_cannot_be_changed_or_deleted(self, api_a, world_b, endpoint, attr):
         pk = getattr(world_b, attr).pk
-        assert api_a.patch(f"/api/{endpoint}/{pk}/", {"name": "x"}, format="json").status_code in (404, 405)
+        assert api_a.patch(f"/api/{endpoint}/{pk}/", {"name": "x"}, format="json").status_code in (
+            404,
+            405,
+        )
         assert api_a.delete(f"/api/{endpoint}/{pk}/").status_code in (404, 405)
         model = type(getattr(world_b, attr))
         assert model.objects.filter(pk=pk).exists()
@@ -59,7 +62,9 @@ def test_create_sets_own_tenant(api_a, world_a):
 
 
 def test_create_for_another_tenant_is_refused(api_a, world_b):
-    response = api_a.post("/api/agents/", {"name": "Sneaky", "tenant": world_b.tenant.pk}, format="json")
+    response = api_a.post(
+        "/api/agents/", {"name": "Sneaky", "tenant": world_b.tenant.pk}, format="json"
+    )
     assert response.status_code == 400
     assert "tenant" in response.json()
 
@@ -75,7 +80,9 @@ def test_picking_another_tenants_agent_is_refused(api_a, world_a, world_b):
 
 
 def test_phone_numbers_are_normalized_and_validated(api_a, world_a):
-    bad = api_a.post("/api/phone-numbers/", {"account": world_a.account.pk, "number": "12"}, format="json")
+    bad = api_a.post(
+        "/api/phone-numbers/", {"account": world_a.account.pk, "number": "12"}, format="json"
+    )
     assert bad.status_code == 400 and "number" in bad.json()
 
 
@@ -91,7 +98,9 @@ def test_tenants_endpoint_lists_own_tenant(api_a, world_a, world_b):
 def test_call_detail_includes_turns_and_events(api_a, world_a):
     from django.utils import timezone
 
-    world_a.call.turns.create(index=0, speaker="agent", text="Hi", started_at=timezone.now(), latency_ms=300)
+    world_a.call.turns.create(
+        index=0, speaker="agent", text="Hi", started_at=timezone.now(), latency_ms=300
+    )
     world_a.call.events.create(kind="dtmf", data={"digit": "1"})
     body = api_a.get(f"/api/calls/{world_a.call.pk}/").json()
     assert body["turns"][0]["text"] == "Hi" and body["turns"][0]["latency_ms"] == 300

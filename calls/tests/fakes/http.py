@@ -115,9 +115,10 @@ class HTTPFake:
         if request.content_type.startswith("multipart/"):
             body = b""
             async for part in await request.multipart():
-                form[part.name] = (part.filename, await part.read()) if part.filename else (
-                    await part.text()
-                )
+                if part.filename:
+                    form[part.name] = (part.filename, await part.read())
+                else:
+                    form[part.name] = await part.text()
         else:
             body = await request.read()
         recorded = RecordedRequest(

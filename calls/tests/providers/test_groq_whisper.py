@@ -54,7 +54,7 @@ async def test_finalize_uploads_the_utterance_as_wav_and_emits_a_final_transcrip
 
 
 async def test_each_finalize_sends_only_the_audio_since_the_last_one(server):
-    session = await whisper(server.url).open(language="en")
+    session = await whisper(server.url).open(language="en-GB")
     await session.send_audio(FRAME)
     await session.finalize()
     await session.send_audio(FRAME[:80])
@@ -65,6 +65,7 @@ async def test_each_finalize_sends_only_the_audio_since_the_last_one(server):
         with wave.open(io.BytesIO(request.form["file"][1])) as wav:
             sizes.append(wav.getnframes())
     assert sizes == [160, 80]
+    assert server.requests[0].form["language"] == "en"
     assert "prompt" not in server.requests[0].form
     await session.close()
 

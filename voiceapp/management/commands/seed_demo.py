@@ -1,4 +1,4 @@
-"""Create (idempotently) a demo tenant with a staff login, a Twilio account and number, and agents."""
+"""Create (idempotently) a demo tenant: a staff login, a Twilio account and number, agents."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--password", help="The staff password (default: a new random one).")
-        parser.add_argument("--auth-token", default="demo-auth-token", help="The demo account's auth token.")
+        parser.add_argument(
+            "--auth-token", default="demo-auth-token", help="The demo account's auth token."
+        )
 
     @transaction.atomic
     def handle(self, *args, password: str | None = None, auth_token: str = "", **options):
@@ -76,7 +78,12 @@ class Command(BaseCommand):
         )
         PhoneNumber.objects.update_or_create(
             number=DEMO_NUMBER,
-            defaults={"tenant": tenant, "account": account, "agent": offline, "friendly_name": "Shop line"},
+            defaults={
+                "tenant": tenant,
+                "account": account,
+                "agent": offline,
+                "friendly_name": "Shop line",
+            },
         )
         self.stdout.write(
             self.style.SUCCESS("Demo data ready.")

@@ -1,0 +1,1 @@
+"""The conversation engine: plain asyncio, one CallSession per call, no socket in sight."""

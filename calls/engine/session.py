@@ -1,0 +1,587 @@
+"""One call's conversation: hearing the caller, deciding when they are done, answering.
+
+The session owns every task of the call and cancels them all when it ends. It knows nothing of
+the carrier: audio comes in and goes out through a CallTransport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from django.utils import timezone
+
+from calls.audio import ulaw_decode
+from calls.engine.playout import Playout, Utterance, heard_text
+from calls.engine.recorder import CallAudio, CallRecorder, TurnRecord
+from calls.engine.sentences import SentenceSplitter
+from calls.engine.speech import Listener, Speaker
+from calls.engine.turns import TurnDetector
+from calls.providers.base import (
+    LLM,
+    ProviderError,
+    SpeechStarted,
+    STTEvent,
+    TextDelta,
+    ToolCalls,
+    Transcript,
+    UtteranceEnd,
+)
+from calls.tools import Tool, ToolContext, ToolResult
+from calls.vad import SpeechEnd, SpeechStart, VoiceActivityDetector
+
+log = logging.getLogger(__name__)
+
+MAX_TOOL_STEPS = 5
+APOLOGY = "Sorry, I'm having trouble right now. Could you say that again?"
+PREROLL_FRAMES = 20  # 400 ms kept before the VAD is sure speech began
+DTMF_WAIT = 2.0  # seconds after the last key before the digits are taken as the caller's turn
+
+
+class CallTransport(Protocol):
+    """The carrier side of a call, as the session sees it."""
+
+    async def send_audio(self, mulaw: bytes) -> None: ...
+    async def send_mark(self, name: str) -> None: ...
+    async def send_clear(self) -> None: ...
+    async def hang_up(self) -> None: ...
+
+
+@dataclass
+class AgentSettings:
+    """What the session needs of an Agent, read once before the call starts."""
+
+    greeting: str
+    system_prompt: str
+    language: str = "en"
+    voice: str = ""
+    reprompt: str = "Are you still there?"
+    goodbye: str = "Thank you for calling. Goodbye!"
+    silence_reprompt: float = 8.0
+    silence_hangup: float = 20.0
+    max_call_seconds: float = 600.0
+    hints: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Timing:
+    """A caller turn's clock: every mark is milliseconds after the caller stopped speaking."""
+
+    speech_end: float
+    marks: dict[str, int] = field(default_factory=dict)
+
+    def mark(self, name: str, at: float) -> None:
+        self.marks.setdefault(name, max(0, round((at - self.speech_end) * 1000)))
+
+
+@dataclass
+class AgentTurn:
+    record: TurnRecord
+    timing: Timing | None
+    utterances: list[Utterance] = field(default_factory=list)
+    closed: bool = False
+    first_sent: bool = False
+
+
+class CallSession:
+    def __init__(
+        self,
+        *,
+        call_id: int,
+        agent: AgentSettings,
+        listener_factory: Callable[[Any], Listener],
+        llm: LLM,
+        speaker: Speaker,
+        tools: list[Tool],
+        tool_context: ToolContext,
+        transport: CallTransport,
+        recorder: CallRecorder | None = None,
+        vad: VoiceActivityDetector | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        playout_lead: float = 0.2,
+    ) -> None:
+        self.call_id = call_id
+        self.agent = agent
+        self.llm = llm
+        self.speaker = speaker
+        self.tools = {t.name: t for t in tools}
+        self.tool_specs = [t.spec() for t in tools]
+        self.tool_context = tool_context
+        self.transport = transport
+        self.recorder = recorder or CallRecorder(call_id)
+        self.clock = clock
+        self.vad = vad or VoiceActivityDetector(sample_rate=8000, start_ms=200, stop_ms=240)
+        self.listener = listener_factory(self)
+        self.detector = TurnDetector()
+        self.playout = Playout(
+            transport.send_audio,
+            transport.send_mark,
+            transport.send_clear,
+            lead=playout_lead,
+            clock=clock,
+            on_first_audio=self._first_audio_sent,
+        )
+        self.t0 = clock()
+        self.audio = CallAudio(self.t0)
+        self.playout.on_chunk = self.audio.add_agent
+        self.messages: list[dict[str, Any]] = [{"role": "system", "content": agent.system_prompt}]
+        self.outcome = ""
+        self._tasks: set[asyncio.Task] = set()
+        self._response: asyncio.Task | None = None
+        self._agent_turn: AgentTurn | None = None
+        self._caller_started_at = None
+        self._speech_end: float | None = None
+        self._timing: Timing | None = None
+        self._stream_ms = 0
+        self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
+        self._utterance_open = False
+        self._last_activity = self.t0
+        self._reprompted = False
+        self._ending = False
+        self._digits = ""
+        self._digits_timer: asyncio.TimerHandle | None = None
+        self._turn_timers: list[asyncio.TimerHandle] = []
+        self._closed = asyncio.Event()
+        self._closing = False
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Open the recogniser, start the call's tasks and greet the caller."""
+        self.recorder.start()
+        self.recorder.event("started", stt=self.listener.candidates[0].name, llm=self.llm.name)
+        self._spawn(self.playout.run(), "playout")
+        self._spawn(self._watchdog(), "watchdog")
+        try:
+            await self.listener.start()
+        except ProviderError as error:
+            self.recorder.event("error", role="stt", error=str(error))
+        self._start_response(say=self.agent.greeting)
+
+    async def close(self, outcome: str = "") -> None:
+        """End the session: cancel every task, write the last records. Safe to call twice."""
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        self.outcome = self.outcome or outcome or "caller_hung_up"
+        for timer in [*self._turn_timers, self._digits_timer]:
+            if timer is not None:
+                timer.cancel()
+        if self._response is not None and not self._response.done():
+            self._response.cancel()
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.listener.close()
+        close_vad = getattr(self.vad, "close", None)
+        if close_vad is not None:
+            close_vad()
+        self._close_agent_turn(interrupted=self.playout.busy)
+        if self.detector.texts:  # the caller's last words, never answered
+            self._save_caller_turn(self.detector.take(), self.clock())
+        self.recorder.event("ended", outcome=self.outcome)
+        await self.recorder.close(outcome=self.outcome, audio=self.audio)
+        self._closed.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    @property
+    def task_count(self) -> int:
+        return sum(1 for t in self._tasks if not t.done())
+
+    def _spawn(self, coro, name: str) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=f"call-{self.call_id}-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("call task failed", exc_info=task.exception(), extra={"call_id": self.call_id})
+        self.recorder.event("error", task=task.get_name(), error=repr(task.exception()))
+        if not self._closing:
+            self._spawn(self._hang_up("error"), "hang-up")
+
+    # ------------------------------------------------------------------ input from the carrier
+    async def on_audio(self, mulaw: bytes) -> None:
+        if self._closing:
+            return
+        self.audio.add_caller(mulaw)
+        self._stream_ms += len(mulaw) // 8
+        vad_event = self.vad.feed(ulaw_decode(mulaw))
+        if self.listener.streaming:
+            await self.listener.send(mulaw)
+        else:
+            self._preroll.append(mulaw)
+        if isinstance(vad_event, SpeechStart):
+            await self._caller_started()
+            if not self.listener.streaming:
+                self._utterance_open = True
+                for frame in self._preroll:
+                    await self.listener.send(frame)
+                self._preroll.clear()
+        elif self._utterance_open and not self.listener.streaming:
+            await self.listener.send(mulaw)
+            self._preroll.clear()
+        if isinstance(vad_event, SpeechEnd):
+            await self._caller_stopped(vad_event.at_ms)
+
+    async def on_mark(self, name: str) -> None:
+        utterance = self.playout.mark_played(name)
+        if utterance is not None and not self.playout.busy:
+            self._last_activity = self.clock()
+
+    async def on_dtmf(self, digit: str) -> None:
+        if self._closing:
+            return
+        self.recorder.event("dtmf", digit=digit)
+        self._last_activity = self.clock()
+        self._reprompted = False
+        if self._agent_active():
+            await self._barge_in(cause="dtmf")
+        if self._digits_timer is not None:
+            self._digits_timer.cancel()
+        if digit == "#":
+            self._take_digits()
+            return
+        self._digits += digit
+        self._digits_timer = asyncio.get_running_loop().call_later(DTMF_WAIT, self._take_digits)
+
+    def _take_digits(self) -> None:
+        digits, self._digits = self._digits, ""
+        self._digits_timer = None
+        if digits and not self._closing:
+            now = self.clock()
+            self._save_caller_turn(f"(keypad) {' '.join(digits)}", now)
+            self._start_response(
+                user_text=f"The caller pressed the keys: {digits}", timing=Timing(now)
+            )
+
+    # ------------------------------------------------------------------ the caller's turn
+    async def _caller_started(self) -> None:
+        self._caller_started_at = self._caller_started_at or timezone.now()
+        self._last_activity = self.clock()
+        self._reprompted = False
+        self.detector.speech_started()
+        if self._agent_active():
+            await self._barge_in(cause="speech")
+
+    async def _caller_stopped(self, at_ms: int) -> None:
+        now = self.clock()
+        ended = now - max(0, self._stream_ms - at_ms) / 1000
+        self._speech_end = ended
+        self._last_activity = now
+        self.detector.speech_stopped(ended)
+        if not self.listener.streaming:
+            self._utterance_open = False
+            self.detector.awaiting_final = True
+            await self.listener.finalize()
+        self._check_turn()
+
+    async def on_stt_event(self, event: STTEvent) -> None:
+        if isinstance(event, Transcript):
+            if event.is_final:
+                self.detector.final_text(event.text, speech_final=event.speech_final)
+                if self._speech_end is not None:
+                    self._pending_timing().mark("stt_final", self.clock())
+        elif isinstance(event, UtteranceEnd):
+            self.detector.utterance_end()
+        elif isinstance(event, SpeechStarted):
+            self._last_activity = self.clock()
+        self._check_turn()
+
+    async def on_stt_switch(self) -> None:
+        """The recogniser was replaced mid-call: a per-utterance one must be asked for the
+        text of the utterance replayed into it."""
+        if not self.listener.streaming and not self.vad.speaking:
+            self.detector.awaiting_final = True
+            await self.listener.finalize()
+
+    def _pending_timing(self) -> Timing:
+        if self._timing is None or self._timing.speech_end != self._speech_end:
+            self._timing = Timing(
+                self._speech_end if self._speech_end is not None else self.clock()
+            )
+        return self._timing
+
+    def _check_turn(self) -> None:
+        if self._closing:
+            return
+        now = self.clock()
+        if self.detector.due(now):
+            text = self.detector.take()
+            timing = self._pending_timing()
+            self._save_caller_turn(text, timing.speech_end)
+            self._start_response(user_text=text, timing=timing)
+            return
+        if self.detector.speech_ended_at is not None and self.detector.texts:
+            # Look again when the hold or the silence cap runs out.
+            loop = asyncio.get_running_loop()
+            for wait in (self.detector.hold, self.detector.silence_cap):
+                delay = self.detector.speech_ended_at + wait - now
+                if delay > 0:
+                    self._turn_timers.append(loop.call_later(delay + 0.005, self._check_turn))
+            self._turn_timers = [t for t in self._turn_timers if not t.cancelled()][-4:]
+
+    def _save_caller_turn(self, text: str, speech_end: float) -> None:
+        record = self.recorder.new_turn("caller", self._caller_started_at or timezone.now())
+        record.text = text
+        record.ended_at = timezone.now() - timedelta(seconds=max(0.0, self.clock() - speech_end))
+        self.recorder.save_turn(record)
+        self._caller_started_at = None
+
+    # ------------------------------------------------------------------ barge-in
+    def _agent_active(self) -> bool:
+        return (self._response is not None and not self._response.done()) or self.playout.busy
+
+    async def _barge_in(self, *, cause: str) -> None:
+        if self._response is not None and not self._response.done():
+            self._response.cancel()
+            try:
+                await self._response
+            except asyncio.CancelledError:
+                pass
+        now = self.clock()
+        cut = await self.playout.clear()
+        self.audio.cut_agent(now)
+        turn = self._agent_turn
+        heard = self._close_agent_turn(interrupted=True, now=now)
+        self.recorder.event(
+            "barge_in",
+            cause=cause,
+            heard=heard,
+            unplayed=[u.text for u in cut if turn and u in turn.utterances],
+        )
+
+    # ------------------------------------------------------------------ the agent's turn
+    def _start_response(
+        self,
+        *,
+        user_text: str | None = None,
+        say: str | None = None,
+        timing: Timing | None = None,
+        resets_silence: bool = True,
+    ) -> None:
+        previous = self._response
+        self._response = self._spawn(
+            self._begin(previous, user_text, say, timing, resets_silence), "respond"
+        )
+
+    async def _begin(self, previous, user_text, say, timing, resets_silence) -> None:
+        """A newer turn supersedes whatever the agent was still writing or saying."""
+        if previous is not None and not previous.done():
+            previous.cancel()
+            await asyncio.gather(previous, return_exceptions=True)
+        if self.playout.busy or (self._agent_turn is not None and not self._agent_turn.closed):
+            now = self.clock()
+            await self.playout.clear()
+            self.audio.cut_agent(now)
+            self._close_agent_turn(interrupted=True, now=now)
+        await self._respond(user_text, say, timing, resets_silence)
+
+    async def _respond(
+        self, user_text: str | None, say: str | None, timing: Timing | None, resets_silence: bool
+    ) -> None:
+        if user_text is not None:
+            self.messages.append({"role": "user", "content": user_text})
+        turn = AgentTurn(self.recorder.new_turn("agent"), timing)
+        self._agent_turn = turn
+        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        speaking = asyncio.create_task(
+            self._speak(sentences, turn), name=f"call-{self.call_id}-speak"
+        )
+        try:
+            if say is not None:
+                splitter = SentenceSplitter()
+                for sentence in [*splitter.feed(say), *splitter.flush()]:
+                    sentences.put_nowait(sentence)
+            else:
+                await self._think(sentences, turn)
+            if self._ending and not turn.utterances and sentences.empty():
+                sentences.put_nowait(self.agent.goodbye)
+            sentences.put_nowait(None)
+            await speaking
+            await self.playout.drained()
+        except BaseException:
+            speaking.cancel()
+            await asyncio.gather(speaking, return_exceptions=True)
+            raise
+        self._close_agent_turn(interrupted=False)
+        if resets_silence:
+            self._last_activity = self.clock()
+        if self._ending:
+            await self._hang_up(self.outcome or "agent_ended")
+
+    async def _think(self, sentences: asyncio.Queue, turn: AgentTurn) -> None:
+        """Run the model (and the tools it asks for) until it has said its piece."""
+        try:
+            for _ in range(MAX_TOOL_STEPS):
+                splitter, calls = SentenceSplitter(), None
+                async for event in self.llm.stream(self.messages, self.tool_specs):
+                    if turn.timing is not None:
+                        turn.timing.mark("llm_first_token", self.clock())
+                    if isinstance(event, TextDelta):
+                        for sentence in splitter.feed(event.text):
+                            sentences.put_nowait(sentence)
+                    elif isinstance(event, ToolCalls):
+                        calls = event.calls
+                for sentence in splitter.flush():
+                    sentences.put_nowait(sentence)
+                if not calls:
+                    return
+                self.messages.append(
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": c.id,
+                                "type": "function",
+                                "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                            }
+                            for c in calls
+                        ],
+                    }
+                )
+                for call in calls:
+                    result = await self._run_tool(call.name, call.arguments)
+                    self.messages.append(
+                        {
+                            "role": "tool",
+                            "tool_call_id": call.id,
+                            "content": result.as_message_content(),
+                        }
+                    )
+                    if result.end_call:
+                        self._ending = True
+                        self.outcome = self.outcome or "agent_ended"
+        except ProviderError as error:
+            self.recorder.event("error", role="llm", error=str(error))
+            sentences.put_nowait(APOLOGY)
+
+    async def _run_tool(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+        tool = self.tools.get(name)
+        if tool is None:
+            result = ToolResult({"error": f"no tool named {name!r}"})
+        else:
+            try:
+                result = await tool.run(self.tool_context, arguments)
+            except Exception as exc:  # a broken tool must not end the call; the model hears why
+                log.exception("tool failed", extra={"tool": name, "call_id": self.call_id})
+                result = ToolResult({"error": f"{type(exc).__name__}: {exc}"})
+        self.recorder.event("tool_call", name=name, arguments=arguments, result=result.data)
+        return result
+
+    async def _speak(self, sentences: asyncio.Queue, turn: AgentTurn) -> None:
+        count = 0
+        while (text := await sentences.get()) is not None:
+            utterance = Utterance(text, mark=f"t{turn.record.index}s{count}")
+            count += 1
+            turn.utterances.append(utterance)
+            try:
+                async for chunk in self.speaker.synthesize(text):
+                    if turn.timing is not None:
+                        turn.timing.mark("tts_first_audio", self.clock())
+                    self.playout.add(utterance, chunk)
+            except ProviderError as error:
+                self.recorder.event("error", role="tts", error=str(error), text=text)
+            self.playout.end_utterance(utterance)
+
+    def _first_audio_sent(self, utterance: Utterance, now: float) -> None:
+        turn = self._agent_turn
+        if turn is None or utterance not in turn.utterances:
+            return
+        if not turn.first_sent:
+            turn.first_sent = True
+            turn.record.started_at = timezone.now()
+            if turn.timing is not None:
+                turn.timing.mark("first_frame_sent", now)
+                turn.record.latency_ms = turn.timing.marks["first_frame_sent"]
+                turn.record.timings = dict(turn.timing.marks)
+            else:
+                turn.record.timings = {"first_frame_sent": 0}
+
+    def _close_agent_turn(self, *, interrupted: bool, now: float | None = None) -> str:
+        """Write the agent's turn with the words the caller heard; they also become the
+        assistant's line in the conversation the model sees next."""
+        turn = self._agent_turn
+        if turn is None or turn.closed:
+            return ""
+        turn.closed = True
+        parts = []
+        for utterance in turn.utterances:
+            if utterance.played or not interrupted:
+                parts.append(utterance.text)
+                continue
+            fraction = (
+                self.playout.heard_seconds(utterance, now) / utterance.seconds
+                if utterance.seconds
+                else 0
+            )
+            partial = heard_text(utterance.text, fraction)
+            if partial:
+                parts.append(partial)
+            break
+        heard = " ".join(parts)
+        if heard:
+            self.messages.append({"role": "assistant", "content": heard})
+        if turn.utterances:
+            turn.record.text = heard
+            turn.record.interrupted = interrupted
+            turn.record.ended_at = timezone.now()
+            if turn.timing is not None:
+                turn.record.timings = {**turn.timing.marks, **turn.record.timings}
+            self.recorder.save_turn(turn.record)
+        return heard
+
+    # ------------------------------------------------------------------ ending
+    async def _hang_up(self, outcome: str) -> None:
+        self.outcome = self.outcome or outcome
+        try:
+            await asyncio.wait_for(self.playout.drained(), timeout=15)
+        except TimeoutError:
+            pass
+        try:
+            await self.transport.hang_up()
+        finally:
+            if not self._closing:
+                self._spawn(self.close(self.outcome), "close")
+
+    async def _say_and_hang_up(self, text: str, outcome: str) -> None:
+        self.outcome = self.outcome or outcome
+        self._ending = True
+        self._start_response(say=text)
+
+    async def _watchdog(self) -> None:
+        """Silence and the call's length limit, checked once a second."""
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.clock()
+            if self._ending:
+                continue
+            if now - self.t0 >= self.agent.max_call_seconds:
+                self.recorder.event("silence", reason="max_call_seconds")
+                await self._say_and_hang_up(self.agent.goodbye, "max_duration")
+                continue
+            if self._agent_active() or self.vad.speaking or self.detector.texts or self._digits:
+                continue
+            silent = now - self._last_activity
+            if silent >= self.agent.silence_hangup:
+                self.recorder.event("silence", reason="hang_up", seconds=round(silent, 1))
+                await self._say_and_hang_up(self.agent.goodbye, "silence_timeout")
+            elif silent >= self.agent.silence_reprompt and not self._reprompted:
+                self._reprompted = True
+                self.recorder.event("silence", reason="reprompt", seconds=round(silent, 1))
+                self._start_response(say=self.agent.reprompt, resets_silence=False)

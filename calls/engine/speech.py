@@ -1,0 +1,206 @@
+"""The two ends of the audio path around the conversation, each with its fallback.
+
+Speaker: sentence → the TTS (or its fallback) → mu-law 8 kHz chunks.
+Listener: caller audio → the STT (or its fallback) → recognition events; when the recogniser
+fails mid-call, the fallback is opened and the current utterance replayed into it, so the
+caller's words are not lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from calls.audio import FromMulaw8k, ToMulaw8k
+from calls.providers.base import STT, TTS, ProviderError, STTEvent, STTSession, Transcript
+from calls.providers.resilience import FallbackListener, breaker_for, next_within
+
+log = logging.getLogger(__name__)
+
+
+class Speaker:
+    def __init__(
+        self,
+        primary: TTS,
+        fallback: TTS | None,
+        *,
+        voice: str = "",
+        language: str = "en",
+        first_timeout: float = 5.0,
+        idle_timeout: float = 5.0,
+        on_fallback: FallbackListener | None = None,
+    ) -> None:
+        self.primary, self.fallback = primary, fallback
+        self.voice, self.language = voice, language
+        self.first_timeout, self.idle_timeout = first_timeout, idle_timeout
+        self.on_fallback = on_fallback
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        """Mu-law 8 kHz audio for `text`. If the primary fails, the fallback says the whole
+        sentence. Raises ProviderError only when both fail."""
+        breaker = breaker_for(f"tts:{self.primary.name}")
+        candidates: list[tuple[TTS, str]] = []
+        if breaker.allow() or self.fallback is None:
+            candidates.append((self.primary, self.voice))
+        if self.fallback is not None:
+            candidates.append((self.fallback, ""))  # voice ids belong to one provider
+        for attempt, (tts, voice) in enumerate(candidates):
+            last = attempt == len(candidates) - 1
+            converter = ToMulaw8k(tts.output_format)
+            chunks = aiter(tts.synthesize(text, voice=voice, language=self.language))
+            timeout = self.first_timeout
+            try:
+                while True:
+                    try:
+                        chunk = await next_within(chunks, timeout, tts.name)
+                    except StopAsyncIteration:
+                        break
+                    timeout = self.idle_timeout
+                    out = converter.convert(chunk)
+                    if out:
+                        yield out
+                tail = converter.flush()
+                if tail:
+                    yield tail
+                if tts is self.primary:
+                    breaker.record_success()
+                return
+            except ProviderError as error:
+                if tts is self.primary:
+                    breaker.record_failure()
+                if last:
+                    raise
+                if self.on_fallback:
+                    await self.on_fallback("tts", tts.name, candidates[attempt + 1][0].name, error)
+            finally:
+                closer = getattr(chunks, "aclose", None)
+                if closer is not None:
+                    await closer()
+
+
+EventHandler = Callable[[STTEvent], Awaitable[None]]
+
+
+class Listener:
+    """Owns the recognition stream of one call and its reader task."""
+
+    REPLAY_FRAMES = 50 * 30  # up to 30 s of the current utterance is kept for a fallback
+
+    def __init__(
+        self,
+        primary: STT,
+        fallback: STT | None,
+        *,
+        language: str,
+        hints: list[str],
+        on_event: EventHandler,
+        on_fallback: FallbackListener | None = None,
+        on_switch: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.candidates = [primary] + ([fallback] if fallback is not None else [])
+        self.language, self.hints = language, hints
+        self.on_event, self.on_fallback, self.on_switch = on_event, on_fallback, on_switch
+        self.active: STT | None = None
+        self.session: STTSession | None = None
+        self._converter: FromMulaw8k | None = None
+        self._reader: asyncio.Task | None = None
+        self._replay: deque[bytes] = deque(maxlen=self.REPLAY_FRAMES)
+        self._closed = False
+
+    @property
+    def streaming(self) -> bool:
+        return bool(self.active and self.active.streaming)
+
+    async def start(self) -> None:
+        primary = self.candidates[0]
+        if not breaker_for(f"stt:{primary.name}").allow() and len(self.candidates) > 1:
+            self.candidates = self.candidates[1:]
+        await self._open_next(None)
+
+    async def _open_next(self, error: ProviderError | None) -> None:
+        while self.candidates:
+            stt = self.candidates.pop(0)
+            try:
+                session = await stt.open(language=self.language, hints=self.hints)
+            except ProviderError as exc:
+                breaker_for(f"stt:{stt.name}").record_failure()
+                error = exc
+                if self.on_fallback and self.candidates:
+                    await self.on_fallback("stt", stt.name, self.candidates[0].name, exc)
+                continue
+            previous, self.active, self.session = self.active, stt, session
+            self._converter = FromMulaw8k(stt.input_format)
+            self._reader = asyncio.create_task(self._read(session, stt), name=f"stt-{stt.name}")
+            if previous is not None:
+                for frame in list(self._replay):
+                    await self._send(frame)
+                if self.on_switch:
+                    await self.on_switch()
+            return
+        raise error or ProviderError("no speech recogniser could be opened")
+
+    async def _read(self, session: STTSession, stt: STT) -> None:
+        try:
+            async for event in session.events():
+                if isinstance(event, Transcript) and event.is_final:
+                    self._replay.clear()  # heard and final: nothing to replay any more
+                await self.on_event(event)
+            breaker_for(f"stt:{stt.name}").record_success()
+        except ProviderError as error:
+            breaker_for(f"stt:{stt.name}").record_failure()
+            if self._closed:
+                return
+            log.warning(
+                "speech recogniser failed", extra={"provider": stt.name, "error": str(error)}
+            )
+            await _close_quietly(session)
+            if not self.candidates:
+                # Nothing left to hear with; the silence watchdog will end the call politely.
+                log.error("no speech recogniser left for this call", extra={"provider": stt.name})
+                self.session = None
+                return
+            if self.on_fallback:
+                await self.on_fallback("stt", stt.name, self.candidates[0].name, error)
+            await self._open_next(error)
+
+    async def send(self, mulaw: bytes) -> None:
+        self._replay.append(mulaw)
+        await self._send(mulaw)
+
+    async def _send(self, mulaw: bytes) -> None:
+        if self.session is None or self._converter is None:
+            return
+        audio = self._converter.convert(mulaw)
+        if audio:
+            try:
+                await self.session.send_audio(audio)
+            except ProviderError as error:
+                # The reader sees the same failure and switches; this frame is in the replay.
+                log.info("audio not accepted by the recogniser", extra={"error": str(error)})
+
+    async def finalize(self) -> None:
+        if self.session is not None:
+            try:
+                await self.session.finalize()
+            except ProviderError as error:
+                log.info("finalize not accepted by the recogniser", extra={"error": str(error)})
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, ProviderError):
+                pass
+        if self.session is not None:
+            await _close_quietly(self.session)
+
+
+async def _close_quietly(session: STTSession) -> None:
+    try:
+        await asyncio.wait_for(session.close(), timeout=2)
+    except (ProviderError, TimeoutError, OSError) as error:
+        log.info("recogniser did not close cleanly", extra={"error": str(error)})

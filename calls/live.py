@@ -1,0 +1,156 @@
+"""Opening a live conversation for a Call: the one entry point the carrier side uses."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from calls.builtin_tools import parse_knowledge
+from calls.engine.session import AgentSettings, CallSession, CallTransport
+from calls.engine.speech import Listener, Speaker
+from calls.models import Call, CallStatus
+from calls.providers import factory
+from calls.providers.resilience import FallbackLLM
+from calls.tools import ToolContext, registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CallPlan:
+    """Everything read from the database before the call's audio starts flowing."""
+
+    call_id: int
+    agent: AgentSettings
+    providers: dict
+    tools: list
+    context: ToolContext
+    notes: list[str]
+
+
+def _system_prompt(agent, knowledge: dict[str, str], tenant) -> str:
+    lines = [agent.system_prompt.strip()]
+    if knowledge:
+        lines.append(
+            "Facts you may tell callers:\n" + "\n".join(f"- {k}: {v}" for k, v in knowledge.items())
+        )
+    lines.append(
+        f"You are on a phone call for {tenant.name} (time zone {tenant.time_zone}). "
+        "Speak in short, plain sentences with no lists or formatting. "
+        "Use the tools to act; never invent what a tool would tell you."
+    )
+    return "\n\n".join(lines)
+
+
+def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
+    """Load the call's agent and build its providers; mark the call in progress.
+    None when the call cannot be connected (gone, ended, or without an agent)."""
+    call = Call.objects.select_related("agent", "tenant").filter(pk=call_id).first()
+    if call is None or call.is_final or call.agent is None:
+        return None
+    agent, tenant = call.agent, call.tenant
+    knowledge = parse_knowledge(agent.knowledge)
+    tools = registry.for_agent(agent.tools)
+    context = ToolContext(
+        call_id=call.pk,
+        tenant_id=tenant.pk,
+        agent_id=agent.pk,
+        caller=call.from_number if call.direction == Call.Direction.INBOUND else call.to_number,
+        time_zone=tenant.time_zone,
+        knowledge=knowledge,
+    )
+    notes: list[str] = []
+    providers = {}
+    for role in ("stt", "llm", "tts"):
+        primary, fallback, role_notes = factory.build_pair(
+            role, agent, tools=tools, context=context
+        )
+        providers[role] = (primary, fallback)
+        notes += role_notes
+    if stream_sid:
+        Call.objects.filter(pk=call.pk).update(stream_sid=stream_sid)
+    call.apply_status(CallStatus.IN_PROGRESS, source="media stream")
+    hints = sorted({w for topic in knowledge for w in topic.split()})
+    return CallPlan(
+        call_id=call.pk,
+        agent=AgentSettings(
+            greeting=agent.greeting,
+            system_prompt=_system_prompt(agent, knowledge, tenant),
+            language=agent.language,
+            voice=agent.voice,
+            reprompt=agent.reprompt,
+            goodbye=agent.goodbye,
+            silence_reprompt=float(agent.silence_reprompt_seconds),
+            silence_hangup=float(agent.silence_hangup_seconds),
+            max_call_seconds=float(agent.max_call_seconds),
+            hints=hints,
+        ),
+        providers=providers,
+        tools=tools,
+        context=context,
+        notes=notes,
+    )
+
+
+def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSession:
+    """A CallSession wired to the plan's providers, ready to start()."""
+    holder: dict[str, CallSession] = {}
+
+    async def on_fallback(role: str, failed: str, used: str, error) -> None:
+        holder["session"].recorder.event(
+            "fallback", role=role, failed=failed, used=used, error=str(error)
+        )
+
+    stt, stt_fallback = plan.providers["stt"]
+    llm, llm_fallback = plan.providers["llm"]
+    tts, tts_fallback = plan.providers["tts"]
+    timeout = float(settings.PROVIDER_TIMEOUT_SECONDS)
+
+    def listener_factory(session: CallSession) -> Listener:
+        return Listener(
+            stt,
+            stt_fallback,
+            language=plan.agent.language,
+            hints=plan.agent.hints,
+            on_event=session.on_stt_event,
+            on_fallback=on_fallback,
+            on_switch=session.on_stt_switch,
+        )
+
+    session = CallSession(
+        call_id=plan.call_id,
+        agent=plan.agent,
+        listener_factory=listener_factory,
+        llm=FallbackLLM(
+            llm, llm_fallback, first_timeout=timeout, idle_timeout=timeout, on_fallback=on_fallback
+        ),
+        speaker=Speaker(
+            tts,
+            tts_fallback,
+            voice=plan.agent.voice,
+            language=plan.agent.language,
+            first_timeout=timeout,
+            idle_timeout=timeout,
+            on_fallback=on_fallback,
+        ),
+        tools=plan.tools,
+        tool_context=plan.context,
+        transport=transport,
+        **options,
+    )
+    holder["session"] = session
+    for note in plan.notes:
+        session.recorder.event("fallback", role="setup", note=note)
+    return session
+
+
+async def open_call(
+    call_id: int, transport: CallTransport, *, stream_sid: str = "", **options
+) -> CallSession | None:
+    plan = await database_sync_to_async(plan_call)(call_id, stream_sid)
+    if plan is None:
+        return None
+    return session_for(plan, transport, **options)

@@ -1,0 +1,74 @@
+"""The scripted brain: an offline agent that drives the same tools a language model would.
+
+No instruction-tuned model ships in a package that installs here, so offline the agent is a
+deterministic dialogue policy: it matches what the caller said against each enabled tool's
+intents, calls the tool, and speaks the tool's `say` line. Unmatched speech gets a short
+clarification. It answers through the LLM interface, so the engine cannot tell it apart.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from calls.providers.base import LLM, Finished, LLMEvent, TextDelta, ToolCall, ToolCalls, ToolSpec
+from calls.tools import Tool, ToolContext
+
+DIDNT_CATCH = "Sorry, I didn't quite catch that. Could you say it another way?"
+DONE = "All right."
+
+
+class ScriptedBrain(LLM):
+    name = "scripted"
+
+    def __init__(self, tools: list[Tool], context: ToolContext) -> None:
+        self.tools = tools
+        self.context = context
+
+    async def stream(
+        self, messages: list[dict[str, Any]], tools: list[ToolSpec]
+    ) -> AsyncIterator[LLMEvent]:
+        allowed = {spec.name for spec in tools}
+        last = messages[-1] if messages else {}
+        if last.get("role") == "tool":
+            for text in self._results_to_say(messages):
+                yield TextDelta(text)
+            yield Finished("stop")
+            return
+        if last.get("role") == "assistant":  # asked to go on after a failed provider
+            yield Finished("stop")
+            return
+        said = str(last.get("content", ""))
+        for tool in self.tools:
+            if tool.name not in allowed:
+                continue
+            arguments = tool.match(said, self.context)
+            if arguments is not None:
+                yield ToolCalls([ToolCall(f"call_{uuid.uuid4().hex[:12]}", tool.name, arguments)])
+                yield Finished("tool_calls")
+                return
+        yield TextDelta(DIDNT_CATCH)
+        yield Finished("stop")
+
+    @staticmethod
+    def _results_to_say(messages: list[dict[str, Any]]) -> list[str]:
+        """The `say` (or error) of each tool result since the last assistant message."""
+        lines, ended = [], False
+        for message in reversed(messages):
+            if message.get("role") != "tool":
+                break
+            try:
+                result = json.loads(message.get("content") or "{}")
+            except ValueError:
+                result = {}
+            ended = ended or bool(result.get("ended"))
+            if result.get("say"):
+                lines.append(str(result["say"]))
+            elif result.get("error"):
+                lines.append("Sorry, I couldn't do that.")
+        lines.reverse()
+        if lines:
+            return [" ".join(lines)]
+        return [] if ended else [DONE]  # the engine says the goodbye itself

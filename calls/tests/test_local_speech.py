@@ -1,0 +1,156 @@
+import asyncio
+
+import numpy as np
+import pytest
+
+from calls.audio import FrameSplitter, FromMulaw8k, ToMulaw8k
+from calls.providers.base import PCM16_16K, AudioFormat, ProviderError, Transcript
+from calls.providers.local_stt import LocalWhisperSTT, build_prompt, load_model, transcribe
+from calls.providers.local_tts import EspeakTTS, PiperTTS, load_piper_voice, piper_pcm16
+
+MENU = ["latte", "cappuccino", "espresso", "americano", "muffin"]
+# Piper varies every take; without its noise a take is repeatable, so the test is too.
+STEADY = {"length_scale": 0.9, "noise_scale": 0.0, "noise_w_scale": 0.0}
+
+
+@pytest.fixture(scope="session")
+def models():
+    load_piper_voice()
+    load_model()
+
+
+def over_the_phone(pcm: bytes, rate: int) -> list[bytes]:
+    """TTS audio to 20 ms mu-law frames and back to STT input frames, as a call carries it."""
+    to_line = ToMulaw8k(AudioFormat("pcm16", rate))
+    splitter = FrameSplitter()
+    line = splitter.push(to_line.convert(pcm)) + splitter.push(to_line.flush()) + splitter.flush()
+    from_line = FromMulaw8k(PCM16_16K)
+    return [from_line.convert(frame) for frame in line] + [from_line.flush()]
+
+
+async def next_event(session):
+    async with asyncio.timeout(30):
+        return await anext(aiter(session.events()))
+
+
+async def test_piper_caller_is_understood_through_the_phone_line(models):
+    pcm, rate = piper_pcm16("I would like a large latte please", **STEADY)
+    session = await LocalWhisperSTT().open(language="en", hints=MENU)
+    try:
+        for frame in over_the_phone(pcm, rate):
+            await session.send_audio(frame)
+        await session.finalize()
+        transcript = await next_event(session)
+    finally:
+        await session.close()
+    assert transcript.is_final and transcript.speech_final
+    assert "large latte" in transcript.text.lower()
+
+
+async def test_silence_and_an_empty_turn_still_give_a_final_transcript(models):
+    session = await LocalWhisperSTT().open(language="en")
+    events = session.events()
+    try:
+        await session.finalize()
+        assert await asyncio.wait_for(anext(events), 30) == Transcript("", True, True)
+        await session.send_audio(bytes(16000 * 2))
+        await session.finalize()
+        assert await asyncio.wait_for(anext(events), 30) == Transcript("", True, True)
+    finally:
+        await session.close()
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+async def test_loud_noise_is_not_read_as_the_hints(models, seed):
+    # Unfiltered, whisper hears this as "Latte, cappuccino," (seed 0) or "La la la..." (seed 5).
+    noise = np.random.default_rng(seed).normal(0, 0.18 * 32768, 16000 * 2)
+    assert await transcribe(noise.clip(-32768, 32767).astype("<i2").tobytes(), hints=MENU) == ""
+
+
+async def test_transcripts_come_in_turn_order_and_events_end_on_close(models):
+    pcm, rate = piper_pcm16("I would like a large latte please", **STEADY)
+    session = await LocalWhisperSTT().open(language="en", hints=MENU)
+    for frame in over_the_phone(pcm, rate):
+        await session.send_audio(frame)
+    await session.finalize()
+    await session.finalize()  # a second turn with nothing in it
+    received = []
+
+    async def consume():
+        async for event in session.events():
+            received.append(event)
+            if len(received) == 2:
+                await session.close()
+
+    await asyncio.wait_for(consume(), 30)
+    assert "latte" in received[0].text.lower()
+    assert received[1].text == ""
+
+
+async def test_events_end_when_closed_while_waiting(models):
+    session = await LocalWhisperSTT().open(language="en")
+    waiting = asyncio.create_task(anext(aiter(session.events()), None))
+    await asyncio.sleep(0.05)
+    await session.close()
+    await session.close()
+    assert await asyncio.wait_for(waiting, 5) is None
+
+
+async def test_transcribe_helper(models):
+    pcm, rate = piper_pcm16("I would like a large latte please", **STEADY)
+    text = await transcribe(b"".join(over_the_phone(pcm, rate)), hints=MENU)
+    assert "large latte" in text.lower()
+    assert await transcribe(b"") == ""
+
+
+async def test_whisper_refuses_languages_it_cannot_hear():
+    with pytest.raises(ProviderError) as error:
+        await LocalWhisperSTT().open(language="es")
+    assert error.value.permanent
+
+
+def test_hints_become_a_glossary_prompt():
+    assert build_prompt(["latte", " flat white ", ""]) == "Latte, flat white."
+    assert build_prompt([]) is None
+    assert build_prompt(None) is None
+
+
+async def test_piper_streams_a_chunk_per_sentence(models):
+    tts = PiperTTS()
+    assert tts.output_format == AudioFormat("pcm16", 22050)
+    chunks = [chunk async for chunk in tts.synthesize("Hello there. What can I get you?")]
+    assert len(chunks) == 2
+    for chunk in chunks:
+        audio = np.frombuffer(chunk, "<i2")
+        assert 0.3 * 22050 < len(audio) < 3 * 22050
+        assert np.abs(audio).max() > 10000
+
+
+async def test_piper_has_no_voice_for_other_languages():
+    with pytest.raises(ProviderError) as error:
+        async for _chunk in PiperTTS().synthesize("Hola", language="es"):
+            pass
+    assert error.value.permanent
+
+
+async def test_espeak_speaks():
+    tts = EspeakTTS()
+    chunks = [chunk async for chunk in tts.synthesize("I would like a large latte please.")]
+    audio = np.frombuffer(b"".join(chunks), "<i2").astype(np.float64)
+    assert tts.output_format == AudioFormat("pcm16", 22050)
+    assert 1.0 < len(audio) / 22050 < 4.0
+    assert np.sqrt(np.mean(audio**2)) > 1000
+
+
+async def test_espeak_picks_a_voice_by_language_or_name():
+    english = [chunk async for chunk in EspeakTTS().synthesize("hello", language="en-GB")]
+    spanish = [chunk async for chunk in EspeakTTS().synthesize("hola", voice="es")]
+    assert english and spanish
+
+
+@pytest.mark.parametrize("choice", [{"voice": "no-such-voice"}, {"language": "xx"}])
+async def test_espeak_fails_as_a_provider_on_an_unknown_voice(choice):
+    with pytest.raises(ProviderError) as error:
+        async for _chunk in EspeakTTS().synthesize("hello", **choice):
+            pass
+    assert error.value.permanent

@@ -1,0 +1,149 @@
+"""One Twilio media stream: it checks the start message, opens the call's conversation, and
+carries audio, marks and digits between the wire and the session."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from channels.db import database_sync_to_async
+
+from calls.engine.session import CallSession
+from calls.live import open_call
+from calls.models import Call
+from telephony import stream_token
+from telephony.jobs import request_hang_up
+from telephony.media_protocol import (
+    Connected,
+    Dtmf,
+    InboundEvent,
+    Mark,
+    Media,
+    Start,
+    Stop,
+    encode_clear,
+    encode_mark,
+    encode_media,
+)
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[str], Awaitable[None]]
+Close = Callable[[int], Awaitable[None]]
+
+REFUSED = 4403  # close code for a stream we will not serve
+
+
+def _connectable(call_id: int, call_sid: str, account_sid: str) -> bool:
+    call = (
+        Call.objects.filter(pk=call_id)
+        .only("twilio_call_sid", "twilio_account_sid", "status")
+        .first()
+    )
+    return (
+        call is not None
+        and not call.is_final
+        and call.twilio_call_sid == call_sid
+        and call.twilio_account_sid == account_sid
+    )
+
+
+class TwilioMediaStream:
+    """Implements the session's CallTransport over the consumer's socket."""
+
+    def __init__(self, send: Send, close: Close, signers: set[str], **session_options) -> None:
+        self._send = send
+        self._close = close
+        self.signers = signers
+        self.session_options = session_options
+        self.stream_sid = ""
+        self.call_id: int | None = None
+        self.session: CallSession | None = None
+        self.refused = False
+        self._closed = False
+
+    # -- wire → session
+    async def handle(self, event: InboundEvent) -> None:
+        if isinstance(event, Start):
+            await self._start(event)
+        elif isinstance(event, Connected):
+            return
+        elif self.session is None:
+            log.warning(
+                "media stream message before start, skipped", extra={"event": type(event).__name__}
+            )
+        elif isinstance(event, Media):
+            if event.track in ("inbound", "inbound_track") and event.payload:
+                await self.session.on_audio(event.payload)
+        elif isinstance(event, Mark):
+            await self.session.on_mark(event.name)
+        elif isinstance(event, Dtmf):
+            await self.session.on_dtmf(event.digit)
+        elif isinstance(event, Stop):
+            await self.end("caller_hung_up")
+            await self._close(1000)
+
+    async def _start(self, start: Start) -> None:
+        if self.session is not None or self.refused:
+            log.warning(
+                "second start on a media stream, skipped", extra={"stream_sid": start.stream_sid}
+            )
+            return
+        reason = await self._refusal(start)
+        if reason:
+            self.refused = True
+            log.warning("media stream refused: %s", reason, extra={"call_sid": start.call_sid})
+            await self._close(REFUSED)
+            return
+        self.stream_sid = start.stream_sid
+        session = await open_call(
+            self.call_id, self, stream_sid=start.stream_sid, **self.session_options
+        )
+        if session is None:
+            self.refused = True
+            await self._close(REFUSED)
+            return
+        self.session = session
+        await session.start()
+
+    async def _refusal(self, start: Start) -> str:
+        if start.encoding != "audio/x-mulaw" or start.sample_rate != 8000 or start.channels != 1:
+            return f"unsupported media format {start.encoding}/{start.sample_rate}/{start.channels}"
+        token = start.custom_parameters.get("token", "")
+        if not token:
+            return "no stream token"
+        try:
+            grant = stream_token.verify(token)
+        except stream_token.InvalidStreamToken as exc:
+            return str(exc)
+        if grant.account_sid not in self.signers or grant.account_sid != start.account_sid:
+            return "stream token and signature are for different accounts"
+        if not await database_sync_to_async(_connectable)(
+            grant.call_id, start.call_sid, grant.account_sid
+        ):
+            return "no such call in progress"
+        self.call_id = grant.call_id
+        return ""
+
+    async def end(self, outcome: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.session is not None:
+            await self.session.close(outcome)
+
+    # -- session → wire (CallTransport)
+    async def send_audio(self, mulaw: bytes) -> None:
+        await self._send(encode_media(self.stream_sid, mulaw))
+
+    async def send_mark(self, name: str) -> None:
+        await self._send(encode_mark(self.stream_sid, name))
+
+    async def send_clear(self) -> None:
+        await self._send(encode_clear(self.stream_sid))
+
+    async def hang_up(self) -> None:
+        """End the call at the carrier (a REST request, queued as a job), then close."""
+        if self.call_id is not None:
+            await database_sync_to_async(request_hang_up)(self.call_id)
+        await self._close(1000)
