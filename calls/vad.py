@@ -98,7 +98,7 @@ class VoiceActivityDetector:
         self._windows_done = 0
 
         self._speaking = False
-        self._run_start_ms = 0.0  # where the current run of speech (or silence) began
+        self._run_start_ms = 0.0  # where the current run of speech began
         self._run_ms = 0.0
         self._last_speech_end_ms = 0.0
         self._last_probability = 0.0

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import pytest
+
+from calls.providers import factory
+from calls.tests.doubles import EnergyVad, ScriptedSTT, ToneTTS
+
+# Providers made of test doubles, registered the way a deployment plugin would.
+SCRIPTED_TEXTS: list[str] = []
+factory.register("stt", "test_scripted", lambda agent, **_: ScriptedSTT(SCRIPTED_TEXTS))
+factory.register("tts", "test_tone", lambda agent, **_: ToneTTS())
+
+
+@pytest.fixture
+def energy_vad(monkeypatch):
+    """The consumer's sessions hear any loud frame as speech (the real VAD has its own tests)."""
+    monkeypatch.setattr("calls.engine.session.VoiceActivityDetector", lambda **_: EnergyVad())
