@@ -14,6 +14,11 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from voiceapp.routing import websocket_urlpatterns  # noqa: E402
 
+if settings.PRELOAD_SPEECH_MODELS:
+    from calls.warmup import preload_in_background
+
+    preload_in_background()
+
 application = ProtocolTypeRouter(
     {
         # Daphne serves the admin's static files itself only in DEBUG (the demo).

@@ -197,6 +197,7 @@ GROQ_WHISPER_MODEL = env_str("GROQ_WHISPER_MODEL", "whisper-large-v3-turbo")
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "", schemes=("https", "http"))
 OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
+PRELOAD_SPEECH_MODELS = env_bool("PRELOAD_SPEECH_MODELS", True)
 PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 10, minimum=1)
 
 LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json"))

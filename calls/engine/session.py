@@ -283,6 +283,7 @@ class CallSession:
         ended = now - max(0, self._stream_ms - at_ms) / 1000
         self._speech_end = ended
         self._last_activity = now
+        self._pending_timing().mark("endpoint", now)  # when the VAD was sure speech had ended
         self.detector.speech_stopped(ended)
         if not self.listener.streaming:
             self._utterance_open = False

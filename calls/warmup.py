@@ -1,0 +1,32 @@
+"""Loading the offline speech models before the first call needs them.
+
+Piper's voice takes ~3 s to load and whisper's ~0.6 s: paid by the first caller, that would
+trip the first-audio timeout and the call would start on the fallback voice. Daphne loads
+them in a background thread at start-up instead (PRELOAD_SPEECH_MODELS=false turns it off).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+
+def preload() -> None:
+    started = time.monotonic()
+    from calls import vad
+    from calls.providers.local_stt import load_model
+    from calls.providers.local_tts import load_piper_voice
+
+    for load in (vad.preload, load_model, load_piper_voice):
+        try:
+            load()
+        except Exception:  # a missing model is reported when a call needs it, not fatal here
+            log.exception("could not preload %s", load.__qualname__)
+    log.info("speech models loaded in %.1fs", time.monotonic() - started)
+
+
+def preload_in_background() -> None:
+    threading.Thread(target=preload, name="speech-preload", daemon=True).start()
