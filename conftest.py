@@ -70,3 +70,21 @@ def world_b(db) -> World:
 @pytest.fixture
 def outsider(db):
     return get_user_model().objects.create_user("outsider", password="pw-for-tests", is_staff=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_services(django_db_setup, django_db_blocker):
+    """A clean Redis test database per run; and at the end, no stray connection (a thread of an
+    async test, a Daphne subprocess) left to block dropping the test database."""
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
