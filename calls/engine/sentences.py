@@ -9,19 +9,9 @@ import re
 # abbreviation ("Dr. Smith"), and not inside a number ("3.50").
 _END = re.compile(r"[.!?…]+[\"')\]]*\s")
 _ABBREVIATIONS = {
-    "mr",
-    "mrs",
-    "ms",
-    "dr",
-    "st",
-    "no",
-    "vs",
-    "etc",
-    "e.g",
-    "i.e",
-    "approx",
-    "mt",
-    "ft",
+    *("mr", "mrs", "ms", "dr", "st", "no", "vs", "etc", "e.g", "i.e", "a.m", "p.m", "approx"),
+    *("mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"),
+    *("jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"),
 }
 _MARKUP = re.compile(r"[*_#`]+")
 _LONG = 160  # a clause this long is spoken at its last comma rather than waited on

@@ -29,7 +29,7 @@ from calls.providers.base import (
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
-NAME = "local-whisper"
+NAME = "local_whisper"
 _SAMPLE_RATE = 16000
 _MAX_BUFFER_BYTES = 60 * _SAMPLE_RATE * 2  # keep the latest 60 s if finalize() never comes
 # Below -60 dBFS RMS there is nothing to transcribe; skipping saves ~0.4 s of CPU per turn.
