@@ -131,3 +131,20 @@ def test_a_closed_detector_cannot_be_fed():
 def test_only_silero_rates_are_accepted():
     with pytest.raises(ValueError):
         VoiceActivityDetector(sample_rate=22050)
+
+
+def test_quiet_windows_skip_the_model(monkeypatch):
+    """The caller listening costs next to nothing: near-silent windows never reach silero."""
+    detector = VoiceActivityDetector()
+    calls = []
+    real = detector._model.process
+    monkeypatch.setattr(detector._model, "process", lambda window: calls.append(1) or real(window))
+    quiet = (np.random.default_rng(1).normal(0, 30, 160)).astype("<i2").tobytes()  # ~ -60 dBFS
+    for _ in range(50):
+        assert detector.feed(quiet) is None
+    assert calls == []
+    loud = (np.sin(np.arange(160) / 3) * 8000).astype("<i2").tobytes()
+    for _ in range(5):
+        detector.feed(loud)
+    assert calls  # a loud window is scored by the model
+    detector.close()
