@@ -175,6 +175,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tenant-scoped access to agents, numbers, calls and their transcripts.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "SttProviderEnum": "calls.models.STT_CHOICES",
+        "LlmProviderEnum": "calls.models.LLM_CHOICES",
+        "TtsProviderEnum": "calls.models.TTS_CHOICES",
+    },
 }
 
 # Telephony

@@ -112,3 +112,11 @@ def test_schema_and_docs(admin_client):
     assert schema.status_code == 200
     assert b"/api/calls/{id}/" in schema.content
     assert admin_client.get("/api/docs/").status_code == 200
+
+
+def test_schema_is_valid_without_warnings(db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=StringIO())
