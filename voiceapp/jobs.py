@@ -8,8 +8,11 @@ import logging
 import threading
 from collections.abc import Callable
 
+import django_rq
 from django.conf import settings
 from django.db import close_old_connections, transaction
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -17,26 +20,53 @@ log = logging.getLogger(__name__)
 def enqueue(
     func: Callable[..., object], *args: object, job_id: str | None = None, queue: str = "default"
 ) -> None:
+    """Run `func(*args)` in the background once the current transaction commits. With a
+    `job_id`, a job still waiting or running under that id is not queued again."""
     if settings.REDIS_URL:
-        import django_rq
 
         def submit() -> None:
-            django_rq.get_queue(queue).enqueue(func, *args, job_id=job_id)
+            rq_queue = django_rq.get_queue(queue)
+            if job_id and _pending_in_rq(rq_queue, job_id):
+                return
+            rq_queue.enqueue(func, *args, job_id=job_id)
 
     else:
 
         def submit() -> None:
+            with _inline_lock:
+                if job_id in _inline_running:
+                    return
+                if job_id:
+                    _inline_running.add(job_id)
             threading.Thread(
-                target=_run_inline, args=(func, args), name=job_id or func.__name__, daemon=True
+                target=_run_inline,
+                args=(func, args, job_id),
+                name=job_id or func.__name__,
+                daemon=True,
             ).start()
 
     transaction.on_commit(submit)
 
 
-def _run_inline(func: Callable[..., object], args: tuple) -> None:
+_inline_running: set[str] = set()
+_inline_lock = threading.Lock()
+_PENDING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+
+def _pending_in_rq(queue, job_id: str) -> bool:
+    """Whether a job with this id is still to run (a finished or failed one may run again)."""
+    try:
+        return Job.fetch(job_id, connection=queue.connection).get_status() in _PENDING
+    except NoSuchJobError:
+        return False
+
+
+def _run_inline(func: Callable[..., object], args: tuple, job_id: str | None) -> None:
     try:
         func(*args)
     except Exception:  # a job's failure must not kill the web process; rq would log it too
         log.exception("inline job failed", extra={"job": func.__name__})
     finally:
         close_old_connections()
+        with _inline_lock:
+            _inline_running.discard(job_id)
