@@ -306,7 +306,11 @@ class CallSession:
     async def on_stt_switch(self) -> None:
         """The recogniser was replaced mid-call: a per-utterance one must be asked for the
         text of the utterance replayed into it."""
-        if not self.listener.streaming and not self.vad.speaking:
+        if self.listener.streaming:
+            return
+        if self.vad.speaking:
+            self._utterance_open = True  # the rest of this utterance goes to the new one too
+        else:
             self.detector.awaiting_final = True
             await self.listener.finalize()
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from calls.audio import FromMulaw8k, ToMulaw8k
 from calls.providers.base import STT, TTS, ProviderError, STTEvent, STTSession, Transcript
-from calls.providers.resilience import FallbackListener, breaker_for, next_within
+from calls.providers.resilience import FallbackListener, breaker_for, timed
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,14 @@ class Speaker:
         for attempt, (tts, voice) in enumerate(candidates):
             last = attempt == len(candidates) - 1
             converter = ToMulaw8k(tts.output_format)
-            chunks = aiter(tts.synthesize(text, voice=voice, language=self.language))
-            timeout = self.first_timeout
+            chunks = timed(
+                tts.synthesize(text, voice=voice, language=self.language),
+                self.first_timeout,
+                self.idle_timeout,
+                tts.name,
+            )
             try:
-                while True:
-                    try:
-                        chunk = await next_within(chunks, timeout, tts.name)
-                    except StopAsyncIteration:
-                        break
-                    timeout = self.idle_timeout
+                async for chunk in chunks:
                     out = converter.convert(chunk)
                     if out:
                         yield out
@@ -75,9 +74,7 @@ class Speaker:
                 if self.on_fallback:
                     await self.on_fallback("tts", tts.name, candidates[attempt + 1][0].name, error)
             finally:
-                closer = getattr(chunks, "aclose", None)
-                if closer is not None:
-                    await closer()
+                await chunks.aclose()
 
 
 EventHandler = Callable[[STTEvent], Awaitable[None]]

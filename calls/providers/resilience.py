@@ -70,6 +70,27 @@ async def next_within(iterator: AsyncIterator[Any], timeout: float, provider: st
         raise ProviderError(f"no answer within {timeout:g}s", provider=provider) from None
 
 
+async def timed(
+    stream: AsyncIterator[Any], first_timeout: float, idle_timeout: float, provider: str
+) -> AsyncIterator[Any]:
+    """`stream`'s items, each within its deadline (the first may take longer: it includes the
+    provider's thinking); a late one raises ProviderError. The stream is closed either way."""
+    iterator = aiter(stream)
+    timeout = first_timeout
+    try:
+        while True:
+            try:
+                item = await next_within(iterator, timeout, provider)
+            except StopAsyncIteration:
+                return
+            timeout = idle_timeout
+            yield item
+    finally:
+        closer = getattr(iterator, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
 class FallbackLLM(LLM):
     """Streams from the primary; on failure or a hang, the same turn continues with the fallback.
 
@@ -119,18 +140,5 @@ class FallbackLLM(LLM):
         async for event in self._timed(self.fallback, retry, tools):
             yield event
 
-    async def _timed(self, llm: LLM, messages, tools) -> AsyncIterator[LLMEvent]:
-        iterator = aiter(llm.stream(messages, tools))
-        timeout = self.first_timeout
-        try:
-            while True:
-                try:
-                    event = await next_within(iterator, timeout, llm.name)
-                except StopAsyncIteration:
-                    return
-                timeout = self.idle_timeout
-                yield event
-        finally:
-            closer = getattr(iterator, "aclose", None)
-            if closer is not None:
-                await closer()
+    def _timed(self, llm: LLM, messages, tools) -> AsyncIterator[LLMEvent]:
+        return timed(llm.stream(messages, tools), self.first_timeout, self.idle_timeout, llm.name)
