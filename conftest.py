@@ -20,6 +20,8 @@ class World:
     number: PhoneNumber
     agent: Agent
     call: Call
+    turn: object = None
+    event: object = None
 
 
 def _world(slug: str, n: int) -> World:
@@ -54,7 +56,19 @@ def _world(slug: str, n: int) -> World:
         twilio_account_sid=account.account_sid,
         status=CallStatus.RINGING,
     )
-    return World(tenant, staff, account, number, agent, call)
+    from django.utils import timezone
+
+    from calls.models import CallEvent, Turn
+
+    turn = Turn.objects.create(
+        call=call,
+        index=0,
+        speaker="agent",
+        text=f"Hello from shop {slug}",
+        started_at=timezone.now(),
+    )
+    event = CallEvent.objects.create(call=call, kind="dtmf", data={"digit": str(n)})
+    return World(tenant, staff, account, number, agent, call, turn, event)
 
 
 @pytest.fixture

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
@@ -7,18 +8,43 @@ from calls.tools import registry
 from voiceapp.tenancy import TenantModelAdmin
 
 
+class AgentForm(forms.ModelForm):
+    tools = forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What the agent may do besides talking.",
+    )
+
+    class Meta:
+        model = Agent
+        fields = "__all__"  # noqa: DJ007 (the admin's fieldsets choose what is shown)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        registered = [(tool.name, f"{tool.name}: {tool.description}") for tool in registry.all()]
+        known = {name for name, _ in registered}
+        stale = [
+            (name, f"{name} (no longer registered)")
+            for name in self.initial.get("tools") or []
+            if name not in known
+        ]
+        self.fields["tools"].choices = registered + stale
+
+
 @admin.register(Agent)
 class AgentAdmin(TenantModelAdmin):
+    form = AgentForm
     list_display = ["name", "tenant", "stt_provider", "llm_provider", "tts_provider", "updated_at"]
     list_filter = ["stt_provider", "llm_provider", "tts_provider"]
     search_fields = ["name", "greeting", "system_prompt"]
-    readonly_fields = ["created_at", "updated_at", "available_tools"]
+    readonly_fields = ["created_at", "updated_at"]
     fieldsets = [
         (
             None,
             {"fields": ["tenant", "name", "language", "greeting", "system_prompt", "knowledge"]},
         ),
-        ("Tools", {"fields": ["tools", "available_tools"]}),
+        ("Tools", {"fields": ["tools"]}),
         (
             "Providers",
             {
@@ -52,21 +78,6 @@ class AgentAdmin(TenantModelAdmin):
             first["fields"] = [f for f in first["fields"] if f != "tenant"]
             fieldsets = [(fieldsets[0][0], first), *fieldsets[1:]]
         return fieldsets
-
-    @admin.display(description="Registered tools")
-    def available_tools(self, obj):
-        return ", ".join(sorted(registry.names())) or "-"
-
-
-class TurnInline(admin.TabularInline):
-    model = Turn
-    extra = 0
-    can_delete = False
-    fields = ["index", "speaker", "text", "interrupted", "latency_ms", "started_at"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class CallEventInline(admin.TabularInline):
@@ -174,3 +185,34 @@ class CallAdmin(TenantModelAdmin):
         return mark_safe(
             render_to_string("admin/calls/conversation.html", {"call": obj, "turns": turns})
         )
+
+
+class ReadOnlyRecordAdmin(TenantModelAdmin):
+    """Turns and events are evidence of what happened: searched and read, never edited."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Turn)
+class TurnAdmin(ReadOnlyRecordAdmin):
+    list_display = ["call", "index", "speaker", "text", "interrupted", "latency_ms", "started_at"]
+    list_filter = ["speaker", "interrupted"]
+    list_select_related = ["call"]
+    search_fields = ["text", "call__from_number", "call__to_number"]
+    readonly_fields = [f.name for f in Turn._meta.fields]
+
+
+@admin.register(CallEvent)
+class CallEventAdmin(ReadOnlyRecordAdmin):
+    list_display = ["at", "call", "kind", "data"]
+    list_filter = ["kind"]
+    list_select_related = ["call"]
+    search_fields = ["call__from_number", "call__to_number", "call__twilio_call_sid"]
+    readonly_fields = [f.name for f in CallEvent._meta.fields]

@@ -102,6 +102,9 @@ class ToolRegistry:
     def names(self) -> list[str]:
         return list(self._tools)
 
+    def all(self) -> list[Tool]:
+        return list(self._tools.values())
+
     def for_agent(self, names: list[str]) -> list[Tool]:
         """The tools an agent enabled, in its order, skipping names nobody registered."""
         return [self._tools[n] for n in names if n in self._tools]

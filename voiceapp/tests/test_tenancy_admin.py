@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from calls.models import Agent, Call
+from calls.models import Agent, Call, CallEvent, Turn
 from telephony.models import PhoneNumber, TwilioAccount
 
 # (model, attribute of the World fixture, a search term that matches both tenants' rows)
@@ -14,6 +14,8 @@ OWNED = [
     (PhoneNumber, "number", "Line"),
     (Agent, "agent", "Agent"),
     (Call, "call", "+1415555"),
+    (Turn, "turn", "Hello from shop"),
+    (CallEvent, "event", "+1415555"),
 ]
 
 
@@ -138,6 +140,7 @@ def test_call_page_shows_timeline_and_transcript(staff_a, world_a):
     from calls.models import Turn
 
     world_a.call.apply_status("in-progress", source="status callback")
+    Turn.objects.filter(call=world_a.call).delete()
     Turn.objects.create(
         call=world_a.call, index=0, speaker="agent", text="Hello there", started_at=timezone.now()
     )
@@ -167,3 +170,19 @@ def test_call_page_shows_timeline_and_transcript(staff_a, world_a):
         body.index("Hello there") < body.index("What are your hours?") < body.index("Nine to five.")
     )
     assert "answered in 412 ms" in body
+
+
+def test_agent_tools_are_chosen_from_the_registry(staff_a, world_a):
+    from django.forms.models import model_to_dict
+
+    from calls.admin import AgentForm
+
+    page = staff_a.get(url(Agent, "change", world_a.agent.pk)).content.decode()
+    assert 'value="lookup_info"' in page and 'value="end_call"' in page
+    data = {**model_to_dict(world_a.agent), "tools": ["end_call", "lookup_info"]}
+    form = AgentForm(data=data, instance=world_a.agent)
+    assert form.is_valid(), form.errors
+    assert form.save().tools == ["end_call", "lookup_info"]
+    assert not AgentForm(
+        data={**data, "tools": ["launch_rockets"]}, instance=world_a.agent
+    ).is_valid()

@@ -98,6 +98,8 @@ def test_tenants_endpoint_lists_own_tenant(api_a, world_a, world_b):
 def test_call_detail_includes_turns_and_events(api_a, world_a):
     from django.utils import timezone
 
+    world_a.call.turns.all().delete()
+    world_a.call.events.all().delete()
     world_a.call.turns.create(
         index=0, speaker="agent", text="Hi", started_at=timezone.now(), latency_ms=300
     )
