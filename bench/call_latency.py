@@ -450,6 +450,14 @@ def _pcts(values: list[float]) -> str:
     return "/".join(f"{percentile(values, q):.0f}" for q in (50, 95, 99))
 
 
+def _problems(r: Round) -> list[tuple[str, int]]:
+    """Why calls were dropped, the commonest first."""
+    problems: dict[str, int] = {}
+    for o in r.dropped:
+        problems[o.problem] = problems.get(o.problem, 0) + 1
+    return sorted(problems.items(), key=lambda kv: -kv[1])
+
+
 def _yes(ok: bool | None) -> str:
     return "-" if ok is None else ("yes" if ok else "NO")
 
@@ -571,10 +579,7 @@ def render(
             f"{_yes(cpu < TARGET_CPU_PER_CALL)} ({cpu:.2f}%)"
         )
     for r in rounds:
-        problems: dict[str, int] = {}
-        for o in r.dropped:
-            problems[o.problem] = problems.get(o.problem, 0) + 1
-        for problem, count in sorted(problems.items(), key=lambda kv: -kv[1])[:5]:
+        for problem, count in _problems(r)[:5]:
             out.append(f"  dropped at N={r.n}: {count} x {problem}")
     if codec:
         width = max(len(label) for label, _ in codec)
@@ -668,6 +673,8 @@ def main(argv: list[str] | None = None) -> None:
                     f"{percentile(result.server_added, 95):.0f} ms",
                     flush=True,
                 )
+                for problem, count in _problems(result)[:3]:
+                    print(f"  dropped: {count} x {problem}", flush=True)
                 if proc.poll() is not None:
                     raise RuntimeError(f"Daphne died:\n{_tail(log_path)}")
                 time.sleep(1.0)

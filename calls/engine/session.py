@@ -158,11 +158,16 @@ class CallSession:
         self.recorder.event("started", stt=self.listener.candidates[0].name, llm=self.llm.name)
         self._spawn(self.playout.run(), "playout")
         self._spawn(self._watchdog(), "watchdog")
+        # The greeting does not wait for the recogniser's connection; audio that arrives
+        # meanwhile is kept and replayed into it.
+        self._spawn(self._open_listener(), "stt-open")
+        self._start_response(say=self.agent.greeting)
+
+    async def _open_listener(self) -> None:
         try:
             await self.listener.start()
         except ProviderError as error:
             self.recorder.event("error", role="stt", error=str(error))
-        self._start_response(say=self.agent.greeting)
 
     async def close(self, outcome: str = "") -> None:
         """End the session: cancel every task, write the last records. Safe to call twice."""

@@ -130,11 +130,10 @@ class Listener:
             previous, self.active, self.session = self.active, stt, session
             self._converter = FromMulaw8k(stt.input_format)
             self._reader = asyncio.create_task(self._read(session, stt), name=f"stt-{stt.name}")
-            if previous is not None:
-                for frame in list(self._replay):
-                    await self._send(frame)
-                if self.on_switch:
-                    await self.on_switch()
+            for frame in list(self._replay):  # heard before this recogniser was ready
+                await self._send(frame)
+            if previous is not None and self.on_switch:
+                await self.on_switch()
             return
         raise error or ProviderError("no speech recogniser could be opened")
 
