@@ -201,6 +201,16 @@ def stop_daphne(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
+def _log_errors(path: Path) -> list[str]:
+    """Lines of Daphne's log that report an error (access log lines left out)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    marks = ("ERROR", "CRITICAL", "Traceback", "Error:", "Exception")
+    return [ln for ln in text.splitlines() if any(m in ln for m in marks)]
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -282,6 +292,7 @@ class Round:
     server_added: list[float] = field(default_factory=list)
     stages: dict[str, list[float]] = field(default_factory=dict)
     turns_missing: int = 0
+    unclosed: int = 0  # calls whose end the server never wrote (records lost)
     client_raw: list[float] = field(default_factory=list)
     client_view: list[float] = field(default_factory=list)
 
@@ -388,6 +399,18 @@ def wait_calls_closed(call_sids: list[str], timeout: float = 60) -> int:
             if closed >= len(call_sids) or time.monotonic() > deadline:
                 return closed
             time.sleep(0.5)
+
+
+def wait_idle(pid: int, timeout: float = 60, busy_pct: float = 5.0) -> float:
+    """Wait until the process uses under `busy_pct` of a core over a second (a round's
+    backlog must not spill into the next); returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = proc_cpu_seconds(pid)
+        time.sleep(1.0)
+        if (proc_cpu_seconds(pid) - before) * 100 < busy_pct:
+            break
+    return time.monotonic() - started
 
 
 def server_timings(call_sids: list[str]) -> list[dict[str, int]]:
@@ -581,6 +604,11 @@ def render(
     for r in rounds:
         for problem, count in _problems(r)[:5]:
             out.append(f"  dropped at N={r.n}: {count} x {problem}")
+        if r.unclosed:
+            out.append(
+                f"  N={r.n}: {r.unclosed} call(s) never closed in the server's records "
+                "(ended, outcome written) within 60 s of the round"
+            )
     if codec:
         width = max(len(label) for label, _ in codec)
         out += [
@@ -651,42 +679,48 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  {len(line) / 8000:.2f} s of speech; VAD decides {vad_delay:.0f} ms after its end")
 
     rounds: list[Round] = []
+    failure = ""
+    log_path = Path(tempfile.gettempdir()) / "voiceapp-bench-daphne.log"
     with tempfile.TemporaryDirectory(prefix="call-latency-") as tmp:
         env["MEDIA_ROOT"] = str(Path(tmp) / "media")  # recordings go here, not into the repo
-        log_path = Path(tmp) / "daphne.log"
         port = free_port()
         proc = start_daphne(env, port, log_path)
         try:
             wait_healthy(proc, port, log_path)
-            print(f"Daphne pid {proc.pid} on 127.0.0.1:{port}", flush=True)
+            print(f"Daphne pid {proc.pid} on 127.0.0.1:{port}, log {log_path}", flush=True)
             for n in counts:
                 turns = max(args.turns, math.ceil(args.min_replies / n))
                 timeout = 30 + turns * 20 + args.ramp
                 print(f"N={n}: {turns} line(s) per call ...", flush=True)
                 result = asyncio.run(run_round(n, turns, line, port, proc.pid, args.ramp, timeout))
                 closed = wait_calls_closed([o.call_sid for o in result.outcomes])
+                result.unclosed = n - closed
+                wait_idle(proc.pid)
                 analyse(result, delays, vad_delay)
                 rounds.append(result)
                 print(
                     f"  {result.wall:.1f} s, dropped {len(result.dropped)}, "
-                    f"server closed {closed}/{n}, p95 server-added "
+                    f"calls closed by the server {closed}/{n}, p95 server-added "
                     f"{percentile(result.server_added, 95):.0f} ms",
                     flush=True,
                 )
                 for problem, count in _problems(result)[:3]:
                     print(f"  dropped: {count} x {problem}", flush=True)
                 if proc.poll() is not None:
-                    raise RuntimeError(f"Daphne died:\n{_tail(log_path)}")
-                time.sleep(1.0)
-            errors = [
-                ln for ln in _tail(log_path, 400).splitlines() if "ERROR" in ln or "Trace" in ln
-            ]
-            if errors:
-                print(f"Daphne logged {len(errors)} error line(s), the last:", *errors[-5:])
+                    failure = f"Daphne exited ({proc.returncode}) during N={n}"
+                    break
+        except (RuntimeError, OSError, psycopg.Error) as exc:
+            failure = f"{type(exc).__name__}: {exc}"
         finally:
             stop_daphne(proc)
             if args.drop_db:
                 drop_database()
+    log_errors = _log_errors(log_path)
+    if failure:
+        print(f"stopped early: {failure}", flush=True)
+    if log_errors:
+        print(f"Daphne's log ({log_path}) has {len(log_errors)} error line(s), the last:")
+        print("\n".join(f"  {ln[:300]}" for ln in log_errors[-8:]))
     codec = []
     if not args.no_codec:
         from bench.codec import codec_rows
@@ -694,6 +728,8 @@ def main(argv: list[str] | None = None) -> None:
         print("measuring the codec ...", flush=True)
         codec = codec_rows()
     note = f"{os.cpu_count()} cores; bench client in one process on the same machine"
+    if failure:
+        note += f"; STOPPED EARLY: {failure}"
     if extra:
         note += "; server env " + " ".join(f"{k}={v}" for k, v in extra.items())
     print()

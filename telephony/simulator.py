@@ -181,13 +181,15 @@ class SimulatedCaller:
                 return
             if n or barge_in_after is None:
                 await self._wait_idle()
-            reply = Reply()
-            self._current = reply
-            report.replies.append(reply)
             self._outgoing.extend(
                 line[i : i + FRAME].ljust(FRAME, b"\xff") for i in range(0, len(line), FRAME)
             )
             await self._wait(lambda: not self._outgoing)
+            # Audio that came while the caller was talking belongs to what they talked over;
+            # the reply is what comes after they stopped.
+            reply = Reply()
+            self._current = reply
+            report.replies.append(reply)
             self._last_line_end = time.monotonic()
         await self._wait_idle(require_reply=True)
 

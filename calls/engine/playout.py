@@ -55,6 +55,7 @@ class Playout:
     clock: Callable[[], float] = time.monotonic
     on_first_audio: Callable[[Utterance, float], None] | None = None
     on_chunk: Callable[[bytes, float], None] | None = None  # (audio, when it plays): recording
+    mark_grace: float = 2.0
 
     stats: PlayoutStats = field(default_factory=PlayoutStats)
     _queue: asyncio.Queue = field(default_factory=asyncio.Queue)
@@ -75,7 +76,16 @@ class Playout:
     @property
     def busy(self) -> bool:
         """Audio is queued, or sent and still playing (its mark not yet back)."""
+        self._expire_lost_marks()
         return not self._queue.empty() or bool(self._pending) or self._play_end > self.clock()
+
+    def _expire_lost_marks(self) -> None:
+        # A mark that has not come back well after its audio must have played is taken as
+        # played: a lost mark must not leave the agent "speaking" forever.
+        if self._pending and self.clock() > self._play_end + self.mark_grace:
+            for utterance in self._pending:
+                utterance.played = True
+            self._pending.clear()
 
     def mark_played(self, name: str) -> Utterance | None:
         for i, utterance in enumerate(self._pending):
@@ -96,7 +106,8 @@ class Playout:
                 await asyncio.sleep(max(0.0, self._play_end - self.clock()) + 0.01)
                 continue
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=0.25)
+                async with asyncio.timeout(0.25):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

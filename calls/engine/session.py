@@ -150,6 +150,7 @@ class CallSession:
         self._turn_timers: list[asyncio.TimerHandle] = []
         self._closed = asyncio.Event()
         self._closing = False
+        self._final_heard = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -176,6 +177,7 @@ class CallSession:
             return
         self._closing = True
         self.outcome = self.outcome or outcome or "caller_hung_up"
+        await self._last_words()
         for timer in [*self._turn_timers, self._digits_timer]:
             if timer is not None:
                 timer.cancel()
@@ -196,6 +198,21 @@ class CallSession:
         self.recorder.event("ended", outcome=self.outcome)
         await self.recorder.close(outcome=self.outcome, audio=self.audio)
         self._closed.set()
+
+    async def _last_words(self, wait: float = 2.0) -> None:
+        """A caller who hangs up mid-sentence still gets their words in the transcript: ask the
+        recogniser for what it has and give it a moment to answer."""
+        if self._utterance_open or self.vad.speaking:
+            self._utterance_open = False
+            self.detector.awaiting_final = True
+            self._final_heard.clear()
+            await self.listener.finalize()
+        if self.detector.awaiting_final:
+            try:
+                async with asyncio.timeout(wait):
+                    await self._final_heard.wait()
+            except TimeoutError:
+                pass
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -300,6 +317,7 @@ class CallSession:
         if isinstance(event, Transcript):
             if event.is_final:
                 self.detector.final_text(event.text, speech_final=event.speech_final)
+                self._final_heard.set()
                 if self._speech_end is not None:
                     self._pending_timing().mark("stt_final", self.clock())
         elif isinstance(event, UtteranceEnd):
@@ -372,7 +390,7 @@ class CallSession:
             "barge_in",
             cause=cause,
             heard=heard,
-            unplayed=[u.text for u in cut if turn and u in turn.utterances],
+            cut=[u.text for u in cut if turn and u in turn.utterances],
         )
 
     # ------------------------------------------------------------------ the agent's turn
@@ -560,7 +578,8 @@ class CallSession:
     async def _hang_up(self, outcome: str) -> None:
         self.outcome = self.outcome or outcome
         try:
-            await asyncio.wait_for(self.playout.drained(), timeout=15)
+            async with asyncio.timeout(15):
+                await self.playout.drained()
         except TimeoutError:
             pass
         try:

@@ -197,6 +197,7 @@ class Listener:
 
 async def _close_quietly(session: STTSession) -> None:
     try:
-        await asyncio.wait_for(session.close(), timeout=2)
+        async with asyncio.timeout(2):
+            await session.close()
     except (ProviderError, TimeoutError, OSError) as error:
         log.info("recogniser did not close cleanly", extra={"error": str(error)})

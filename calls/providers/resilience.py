@@ -65,7 +65,10 @@ async def next_within(iterator: AsyncIterator[Any], timeout: float, provider: st
     """The iterator's next item, or ProviderError if it takes longer than `timeout`
     (a provider that hangs is a provider that failed)."""
     try:
-        return await asyncio.wait_for(anext(iterator), timeout)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # lands as the awaited item arrives, and a barge-in must always cancel.
+        async with asyncio.timeout(timeout):
+            return await anext(iterator)
     except TimeoutError:
         raise ProviderError(f"no answer within {timeout:g}s", provider=provider) from None
 

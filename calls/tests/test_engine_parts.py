@@ -166,3 +166,29 @@ def test_configured_providers_are_built_with_their_settings(settings):
     assert (llm.name, llm_fallback.name, notes) == ("groq", "scripted", [])
     tts, tts_fallback, _ = factory.build_pair("tts", agent)
     assert (tts.name, tts_fallback.name) == ("elevenlabs", "piper")
+
+
+async def test_a_lost_mark_does_not_leave_the_agent_speaking_forever():
+    import asyncio
+
+    from calls.engine.playout import Playout, Utterance
+
+    now = [0.0]
+    sent = []
+
+    async def record(*args):
+        sent.append(args)
+
+    playout = Playout(record, record, record, clock=lambda: now[0], mark_grace=2.0)
+    task = asyncio.create_task(playout.run())
+    utterance = Utterance("hello", mark="m1")
+    playout.add(utterance, b"\xff" * 800)  # 0.1 s
+    playout.end_utterance(utterance)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert playout.busy  # waiting for its mark
+    now[0] = 1.0
+    assert playout.busy
+    now[0] = 2.2  # the mark never came
+    assert not playout.busy and utterance.played
+    task.cancel()

@@ -99,7 +99,7 @@ async def test_barge_in_clears_cancels_and_keeps_what_was_heard(build_session):
     assert first[1] and long.startswith(first[1]) and len(first[1]) < len(long) / 2
     barge = await events(session.call_id, "barge_in")
     assert barge and barge[0][1]["heard"] == first[1]
-    assert "It has a second sentence too." in barge[0][1]["unplayed"]
+    assert "It has a second sentence too." in barge[0][1]["cut"]
     # The model is told only what the caller heard.
     assert {"role": "assistant", "content": first[1]} in session.messages
     assert session.task_count == 0
@@ -280,3 +280,11 @@ async def test_close_leaves_nothing_running_and_a_final_status(build_session):
     assert call.status == "completed" and call.outcome == "caller_hung_up" and call.ended_at
     greeting = (await turns(session.call_id))[0]
     assert greeting[2] is True  # cut off by the hang-up
+
+
+async def test_words_said_just_before_hanging_up_are_kept(build_session):
+    session, transport = await build_session(texts=["actually never mind"])
+    await until(lambda: not session._agent_active())
+    await speak(session, frames=6, silence=0)  # still talking when the line drops
+    await session.close("caller_hung_up")
+    assert ("caller", "actually never mind", False) in await turns(session.call_id)
