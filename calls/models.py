@@ -54,16 +54,20 @@ class Agent(TenantOwned):
         max_length=120, blank=True, help_text="The TTS provider's voice id (blank: its default)."
     )
     stt_provider = models.CharField(
-        max_length=20, choices=STT_CHOICES, default=Provider.LOCAL_WHISPER
+        "speech to text", max_length=20, choices=STT_CHOICES, default=Provider.LOCAL_WHISPER
     )
-    stt_fallback = models.CharField(max_length=20, choices=STT_CHOICES, blank=True)
-    llm_provider = models.CharField(max_length=20, choices=LLM_CHOICES, default=Provider.SCRIPTED)
-    llm_fallback = models.CharField(max_length=20, choices=LLM_CHOICES, blank=True)
+    stt_fallback = models.CharField("STT fallback", max_length=20, choices=STT_CHOICES, blank=True)
+    llm_provider = models.CharField(
+        "language model", max_length=20, choices=LLM_CHOICES, default=Provider.SCRIPTED
+    )
+    llm_fallback = models.CharField("LLM fallback", max_length=20, choices=LLM_CHOICES, blank=True)
     llm_model = models.CharField(
         max_length=120, blank=True, help_text="Blank: the provider's model from the settings."
     )
-    tts_provider = models.CharField(max_length=20, choices=TTS_CHOICES, default=Provider.PIPER)
-    tts_fallback = models.CharField(max_length=20, choices=TTS_CHOICES, blank=True)
+    tts_provider = models.CharField(
+        "text to speech", max_length=20, choices=TTS_CHOICES, default=Provider.PIPER
+    )
+    tts_fallback = models.CharField("TTS fallback", max_length=20, choices=TTS_CHOICES, blank=True)
     tools = models.JSONField(
         default=list, blank=True, help_text="Names of the registered tools this agent may use."
     )

@@ -534,12 +534,10 @@ class CallSession:
         if not turn.first_sent:
             turn.first_sent = True
             turn.record.started_at = timezone.now()
-            if turn.timing is not None:
+            if turn.timing is not None:  # an answer to the caller (not a greeting or re-prompt)
                 turn.timing.mark("first_frame_sent", now)
                 turn.record.latency_ms = turn.timing.marks["first_frame_sent"]
                 turn.record.timings = dict(turn.timing.marks)
-            else:
-                turn.record.timings = {"first_frame_sent": 0}
 
     def _close_agent_turn(self, *, interrupted: bool, now: float | None = None) -> str:
         """Write the agent's turn with the words the caller heard; they also become the
