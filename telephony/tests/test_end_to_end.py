@@ -209,3 +209,33 @@ async def test_barge_in_over_the_wire(world_a, daphne):
     assert barge is not None and barge.data["heard"] == greeting.text
     answer = await Turn.objects.filter(call=call, speaker="agent", index__gt=0).afirst()
     assert answer is not None and "nine" in answer.text
+
+
+def test_simulate_call_command_plays_a_wav_file(world_a, daphne, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from calls.audio import convert_audio, pcm16_to_wav
+    from calls.providers.base import MULAW_8K, PCM16_16K
+
+    offline_agent(world_a)
+    wav = tmp_path / "caller.wav"
+    wav.write_bytes(
+        pcm16_to_wav(convert_audio(speech("What are your hours?"), MULAW_8K, PCM16_16K), 16000)
+    )
+    out = StringIO()
+    call_command(
+        "simulate_call",
+        "--url",
+        daphne,
+        "--to",
+        world_a.number.number,
+        "--wav",
+        str(wav),
+        stdout=out,
+    )
+    printed = out.getvalue()
+    assert f"caller: {wav}" in printed
+    assert "agent [" in printed and " ms]:" in printed
+    assert "server turn 2:" in printed and "first_frame_sent" in printed
