@@ -51,6 +51,7 @@ def test_good_settings_start():
         ("STREAM_TOKEN_TTL", "soon"),
         ("ENCRYPTION_KEY", "too-short"),
         ("LOG_FORMAT", "xml"),
+        ("DATABASE_POOL_SIZE", "many"),
         ("ALLOWED_HOSTS", None),
     ],
 )
@@ -69,3 +70,16 @@ def test_required_in_production(name):
     result = start(**{name: ""})
     assert result.returncode != 0
     assert name in result.stderr.strip().splitlines()[-1]
+
+
+def test_postgres_connections_are_pooled_and_bounded():
+    from django.conf import settings
+
+    pool = settings.DATABASES["default"]["OPTIONS"]["pool"]
+    assert pool["max_size"] == settings.DATABASE_POOL_SIZE > 0
+
+
+def test_pool_and_persistent_connections_do_not_mix():
+    result = start(DATABASE_URL="postgres://postgres@127.0.0.1:5432/x", DATABASE_CONN_MAX_AGE="60")
+    assert result.returncode != 0
+    assert "DATABASE_CONN_MAX_AGE" in result.stderr.strip().splitlines()[-1]
