@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -9,12 +10,13 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from calls.builtin_tools import parse_knowledge
-from calls.engine.session import AgentSettings, CallSession, CallTransport
+from calls.engine.session import VAD_OPTIONS, AgentSettings, CallSession, CallTransport
 from calls.engine.speech import Listener, Speaker
 from calls.models import Call, CallStatus
 from calls.providers import factory
 from calls.providers.resilience import FallbackLLM
 from calls.tools import ToolContext, registry
+from calls.vad import VoiceActivityDetector
 
 log = logging.getLogger(__name__)
 
@@ -153,4 +155,10 @@ async def open_call(
     plan = await database_sync_to_async(plan_call)(call_id, stream_sid)
     if plan is None:
         return None
+    if "vad" not in options:
+        # Building a VAD model takes ~60-90 ms of CPU when the pool is empty: off the event
+        # loop, so a burst of new calls does not stall every other call's audio.
+        options["vad"] = await asyncio.to_thread(
+            VoiceActivityDetector, sample_rate=8000, **VAD_OPTIONS
+        )
     return session_for(plan, transport, **options)

@@ -81,6 +81,7 @@ class SimulatedCaller:
         self._outgoing: list[bytes] = []
         self._current: Reply = Reply()
         self._last_line_end: float | None = None
+        self._line_sent_at: float | None = None
         self._last_received = 0.0
         self._closed = asyncio.Event()
         self._we_closed = False
@@ -150,6 +151,8 @@ class SimulatedCaller:
                     await ws.close()
             finally:
                 sender.cancel()
+                if not self._closed.is_set():  # run() ended early (cancelled or raised)
+                    receiver.cancel()
                 await asyncio.gather(sender, receiver, return_exceptions=True)
         return report
 
@@ -190,7 +193,7 @@ class SimulatedCaller:
             reply = Reply()
             self._current = reply
             report.replies.append(reply)
-            self._last_line_end = time.monotonic()
+            self._last_line_end = self._line_sent_at
         await self._wait_idle(require_reply=True)
 
     async def _wait(self, condition, timeout: float | None = None) -> None:
@@ -222,7 +225,8 @@ class SimulatedCaller:
         n = 0
         while True:
             n += 1
-            frame = self._outgoing.pop(0) if self._outgoing else SILENCE
+            line_frame = bool(self._outgoing)
+            frame = self._outgoing.pop(0) if line_frame else SILENCE
             payload = base64.b64encode(frame).decode()
             await ws.send(
                 json.dumps(
@@ -240,6 +244,8 @@ class SimulatedCaller:
                 )
             )
             now = time.monotonic()
+            if line_frame and not self._outgoing:
+                self._line_sent_at = now  # the caller's last frame of the line is on the wire
             while self._pending_marks and self._pending_marks[0][0] <= now:
                 _, name = self._pending_marks.pop(0)
                 await ws.send(

@@ -43,6 +43,8 @@ MAX_TOOL_STEPS = 5
 APOLOGY = "Sorry, I'm having trouble right now. Could you say that again?"
 PREROLL_FRAMES = 20  # 400 ms kept before the VAD is sure speech began
 DTMF_WAIT = 2.0  # seconds after the last key before the digits are taken as the caller's turn
+# Speech must last 200 ms to count (so a cough is no barge-in); 240 ms of quiet ends it.
+VAD_OPTIONS = {"start_ms": 200, "stop_ms": 240}
 
 
 class CallTransport(Protocol):
@@ -117,7 +119,7 @@ class CallSession:
         self.transport = transport
         self.recorder = recorder or CallRecorder(call_id)
         self.clock = clock
-        self.vad = vad or VoiceActivityDetector(sample_rate=8000, start_ms=200, stop_ms=240)
+        self.vad = vad or VoiceActivityDetector(sample_rate=8000, **VAD_OPTIONS)
         self.listener = listener_factory(self)
         self.detector = TurnDetector()
         self.playout = Playout(
@@ -196,8 +198,14 @@ class CallSession:
         if self.detector.texts:  # the caller's last words, never answered
             self._save_caller_turn(self.detector.take(), self.clock())
         self.recorder.event("ended", outcome=self.outcome)
-        await self.recorder.close(outcome=self.outcome, audio=self.audio)
-        self._closed.set()
+        # Shielded: if the server gives up on this socket while we write, the records still land.
+        await asyncio.shield(self._write_last_records())
+
+    async def _write_last_records(self) -> None:
+        try:
+            await self.recorder.close(outcome=self.outcome, audio=self.audio)
+        finally:
+            self._closed.set()
 
     async def _last_words(self, wait: float = 2.0) -> None:
         """A caller who hangs up mid-sentence still gets their words in the transcript: ask the
@@ -310,7 +318,9 @@ class CallSession:
         if not self.listener.streaming:
             self._utterance_open = False
             self.detector.awaiting_final = True
-            await self.listener.finalize()
+            # A per-utterance recogniser may take a while to answer finalize(): the audio
+            # loop must not wait for it.
+            self._spawn(self.listener.finalize(), "finalize")
         self._check_turn()
 
     async def on_stt_event(self, event: STTEvent) -> None:

@@ -14,4 +14,4 @@ factory.register("tts", "test_tone", lambda agent, **_: ToneTTS())
 @pytest.fixture
 def energy_vad(monkeypatch):
     """The consumer's sessions hear any loud frame as speech (the real VAD has its own tests)."""
-    monkeypatch.setattr("calls.engine.session.VoiceActivityDetector", lambda **_: EnergyVad())
+    monkeypatch.setattr("calls.live.VoiceActivityDetector", lambda **_: EnergyVad())

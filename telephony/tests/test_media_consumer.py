@@ -299,3 +299,24 @@ async def test_a_whole_call_through_the_consumer(live_world, monkeypatch):
     status, outcome, _, history = await call_state(live_world.call.pk)
     assert status == "completed" and outcome == "agent_ended"
     assert [h["status"] for h in history] == ["in-progress", "completed"]
+
+
+async def test_frames_do_not_hop_to_the_database_thread(live_world, monkeypatch):
+    hops = []
+
+    async def counting():
+        hops.append(1)
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", counting)
+    comm = communicator()
+    assert (await comm.connect())[0]
+    await comm.send_to(text_data=start_message(live_world))
+    await receive_until(comm, lambda m: m.get("event") == "mark")
+    before = len(hops)
+    for n in range(50):
+        await comm.send_to(text_data=media(SILENCE, n))
+    await asyncio.sleep(0.3)
+    assert len(hops) == before  # a second of audio, and not one hop
+    await comm.send_to(text_data=json.dumps({"event": "stop", "stop": {}}))
+    await receive_until(comm, lambda m: m.get("event") == "__close__")
+    await comm.disconnect()
