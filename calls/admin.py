@@ -158,13 +158,6 @@ class CallAdmin(TenantModelAdmin):
         ),
     ]
 
-    def search_results_distinct(self):  # turns__text joins many rows per call
-        return True
-
-    def get_search_results(self, request, queryset, search_term):
-        queryset, _ = super().get_search_results(request, queryset, search_term)
-        return queryset, True
-
     def has_add_permission(self, request):
         return False  # calls come from the carrier
 

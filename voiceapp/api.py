@@ -38,14 +38,17 @@ class TenantScopedSerializer(serializers.ModelSerializer):
         return super().create(validated_data)
 
 
-class TenantScopedViewSet(viewsets.ModelViewSet):
-    """A ModelViewSet over the caller's tenants' rows only: lists, lookups (404 across
-    tenants), updates and deletes."""
+class TenantScopedQuerysetMixin:
+    """Only ever the caller's tenants' rows: lists, lookups (404 across tenants), updates and
+    deletes."""
 
     def get_queryset(self):
         return scope(super().get_queryset(), self.request.user)
 
 
-class TenantScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
-    def get_queryset(self):
-        return scope(super().get_queryset(), self.request.user)
+class TenantScopedViewSet(TenantScopedQuerysetMixin, viewsets.ModelViewSet):
+    pass
+
+
+class TenantScopedReadOnlyViewSet(TenantScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
+    pass

@@ -71,6 +71,13 @@ def default_tenant(user) -> Tenant | None:
     return None
 
 
+def _scoped(field, request: HttpRequest):
+    """A form field whose choices are cut down to the user's tenants' rows."""
+    if field is not None and hasattr(field, "queryset"):
+        field.queryset = scope(field.queryset, request.user)
+    return field
+
+
 class TenantAdminMixin:
     """Makes a ModelAdmin show, search, filter, act on and offer as choices only the rows of the
     staff member's tenants, and set the tenant on create.
@@ -121,16 +128,10 @@ class TenantAdminMixin:
 
     # -- choices
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if field is not None and hasattr(field, "queryset"):
-            field.queryset = scope(field.queryset, request.user)
-        return field
+        return _scoped(super().formfield_for_foreignkey(db_field, request, **kwargs), request)
 
     def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs):
-        field = super().formfield_for_manytomany(db_field, request, **kwargs)
-        if field is not None and hasattr(field, "queryset"):
-            field.queryset = scope(field.queryset, request.user)
-        return field
+        return _scoped(super().formfield_for_manytomany(db_field, request, **kwargs), request)
 
     # -- the tenant field
     def get_exclude(self, request: HttpRequest, obj=None):
@@ -169,16 +170,6 @@ class TenantAdminMixin:
             if tenant is not None:
                 obj.tenant = tenant
         super().save_model(request, obj, form, change)
-
-
-class TenantInlineMixin:
-    """Inlines offer only the staff member's rows as choices, like the parent admin."""
-
-    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if field is not None and hasattr(field, "queryset"):
-            field.queryset = scope(field.queryset, request.user)
-        return field
 
 
 class TenantModelAdmin(TenantAdminMixin, admin.ModelAdmin):

@@ -139,8 +139,7 @@ class CallSession:
         self._response: asyncio.Task | None = None
         self._agent_turn: AgentTurn | None = None
         self._caller_started_at = None
-        self._speech_end: float | None = None
-        self._timing: Timing | None = None
+        self._timing: Timing | None = None  # the caller's latest end of speech
         self._stream_ms = 0
         self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
         self._utterance_open = False
@@ -191,9 +190,7 @@ class CallSession:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.listener.close()
-        close_vad = getattr(self.vad, "close", None)
-        if close_vad is not None:
-            close_vad()
+        self.vad.close()
         self._close_agent_turn(interrupted=self.playout.busy)
         if self.detector.texts:  # the caller's last words, never answered
             self._save_caller_turn(self.detector.take(), self.clock())
@@ -211,9 +208,7 @@ class CallSession:
         """A caller who hangs up mid-sentence still gets their words in the transcript: ask the
         recogniser for what it has and give it a moment to answer."""
         if self._utterance_open or self.vad.speaking:
-            self._utterance_open = False
-            self.detector.awaiting_final = True
-            self._final_heard.clear()
+            self._expect_final()
             await self.listener.finalize()
         if self.detector.awaiting_final:
             try:
@@ -311,13 +306,12 @@ class CallSession:
     async def _caller_stopped(self, at_ms: int) -> None:
         now = self.clock()
         ended = now - max(0, self._stream_ms - at_ms) / 1000
-        self._speech_end = ended
+        self._timing = Timing(ended)
+        self._timing.mark("endpoint", now)  # when the VAD was sure speech had ended
         self._last_activity = now
-        self._pending_timing().mark("endpoint", now)  # when the VAD was sure speech had ended
         self.detector.speech_stopped(ended)
         if not self.listener.streaming:
-            self._utterance_open = False
-            self.detector.awaiting_final = True
+            self._expect_final()
             # A per-utterance recogniser may take a while to answer finalize(): the audio
             # loop must not wait for it.
             self._spawn(self.listener.finalize(), "finalize")
@@ -328,8 +322,8 @@ class CallSession:
             if event.is_final:
                 self.detector.final_text(event.text, speech_final=event.speech_final)
                 self._final_heard.set()
-                if self._speech_end is not None:
-                    self._pending_timing().mark("stt_final", self.clock())
+                if self._timing is not None:
+                    self._timing.mark("stt_final", self.clock())
         elif isinstance(event, UtteranceEnd):
             self.detector.utterance_end()
         elif isinstance(event, SpeechStarted):
@@ -344,15 +338,14 @@ class CallSession:
         if self.vad.speaking:
             self._utterance_open = True  # the rest of this utterance goes to the new one too
         else:
-            self.detector.awaiting_final = True
+            self._expect_final()
             await self.listener.finalize()
 
-    def _pending_timing(self) -> Timing:
-        if self._timing is None or self._timing.speech_end != self._speech_end:
-            self._timing = Timing(
-                self._speech_end if self._speech_end is not None else self.clock()
-            )
-        return self._timing
+    def _expect_final(self) -> None:
+        """The utterance is over for the recogniser: its final text is now awaited."""
+        self._utterance_open = False
+        self.detector.awaiting_final = True
+        self._final_heard.clear()
 
     def _check_turn(self) -> None:
         if self._closing:
@@ -360,7 +353,7 @@ class CallSession:
         now = self.clock()
         if self.detector.due(now):
             text = self.detector.take()
-            timing = self._pending_timing()
+            timing = self._timing or Timing(now)
             self._save_caller_turn(text, timing.speech_end)
             self._start_response(user_text=text, timing=timing)
             return
@@ -385,23 +378,24 @@ class CallSession:
         return (self._response is not None and not self._response.done()) or self.playout.busy
 
     async def _barge_in(self, *, cause: str) -> None:
-        if self._response is not None and not self._response.done():
-            self._response.cancel()
-            try:
-                await self._response
-            except asyncio.CancelledError:
-                pass
-        now = self.clock()
-        cut = await self.playout.clear()
-        self.audio.cut_agent(now)
+        await _cancelled(self._response)
         turn = self._agent_turn
-        heard = self._close_agent_turn(interrupted=True, now=now)
+        cut, heard = await self._cut_agent_off()
         self.recorder.event(
             "barge_in",
             cause=cause,
             heard=heard,
             cut=[u.text for u in cut if turn and u in turn.utterances],
         )
+
+    async def _cut_agent_off(self) -> tuple[list[Utterance], str]:
+        """Stop the agent's audio where it is: drop what is queued (here and at the carrier),
+        keep in the recording and the transcript only what played. Returns the utterances
+        cut short and the words heard."""
+        now = self.clock()
+        cut = await self.playout.clear()
+        self.audio.cut_agent(now)
+        return cut, self._close_agent_turn(interrupted=True, now=now)
 
     # ------------------------------------------------------------------ the agent's turn
     def _start_response(
@@ -419,14 +413,9 @@ class CallSession:
 
     async def _begin(self, previous, user_text, say, timing, resets_silence) -> None:
         """A newer turn supersedes whatever the agent was still writing or saying."""
-        if previous is not None and not previous.done():
-            previous.cancel()
-            await asyncio.gather(previous, return_exceptions=True)
+        await _cancelled(previous)
         if self.playout.busy or (self._agent_turn is not None and not self._agent_turn.closed):
-            now = self.clock()
-            await self.playout.clear()
-            self.audio.cut_agent(now)
-            self._close_agent_turn(interrupted=True, now=now)
+            await self._cut_agent_off()
         await self._respond(user_text, say, timing, resets_silence)
 
     async def _respond(
@@ -622,3 +611,10 @@ class CallSession:
                 self._reprompted = True
                 self.recorder.event("silence", reason="reprompt", seconds=round(silent, 1))
                 self._start_response(say=self.agent.reprompt, resets_silence=False)
+
+
+async def _cancelled(task: asyncio.Task | None) -> None:
+    """Cancel `task` and wait until it has finished (a cancel of the waiter still lands)."""
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -49,6 +49,9 @@ class EnergyVad:
             return SpeechEnd(self._last_voice_ms)
         return None
 
+    def close(self) -> None:
+        """Nothing to give back (the real detector returns its model to a pool)."""
+
 
 class ScriptedSTTSession(STTSession):
     def __init__(self, owner: ScriptedSTT) -> None:

@@ -186,3 +186,18 @@ def test_agent_tools_are_chosen_from_the_registry(staff_a, world_a):
     assert not AgentForm(
         data={**data, "tools": ["launch_rockets"]}, instance=world_a.agent
     ).is_valid()
+
+
+def test_searching_transcripts_lists_each_call_once(staff_a, world_a):
+    from django.utils import timezone
+
+    for index in (1, 2):
+        Turn.objects.create(
+            call=world_a.call,
+            index=index,
+            speaker="caller",
+            text="what are your hours",
+            started_at=timezone.now(),
+        )
+    response = staff_a.get(url(Call, "changelist"), {"q": "hours"})
+    assert [c.pk for c in response.context["cl"].result_list] == [world_a.call.pk]
