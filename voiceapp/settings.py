@@ -155,11 +155,25 @@ if not DEBUG:
 CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
 
 # Channels: Redis when configured, otherwise in-memory (one process, the demo).
+CHANNEL_LAYER_READ_TIMEOUT = 15  # seconds; must exceed channels-redis's 5 s blocking pop
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # channels-redis waits for a consumer's next message with a 5 s BZPOPMIN, and
+            # redis-py's default read timeout is also 5 s: the two race and the consumer dies
+            # with a TimeoutError a few seconds into every call. Reads get a margin over the
+            # blocking pop; connecting stays quick to fail.
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": CHANNEL_LAYER_READ_TIMEOUT,
+                        "socket_connect_timeout": 5,
+                        "health_check_interval": 30,
+                    }
+                ]
+            },
         }
     }
 else:

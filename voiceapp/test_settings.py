@@ -25,8 +25,10 @@ os.environ["REDIS_URL"] = os.environ.get(
 
 from voiceapp.settings import *  # noqa: E402,F403
 
-# Consumers are tested in-process; the Redis layer has a test of its own.
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Consumers are tested in-process on the in-memory layer; the Redis layer has tests of its own,
+# and a server process started by a test may ask for it (TEST_CHANNEL_LAYER=redis).
+if os.environ.get("TEST_CHANNEL_LAYER") != "redis":
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = BASE_DIR / ".test-media"  # noqa: F405
 if "TEST_DATABASE_URL" not in os.environ:

@@ -15,3 +15,17 @@ factory.register("tts", "test_tone", lambda agent, **_: ToneTTS())
 def energy_vad(monkeypatch):
     """The consumer's sessions hear any loud frame as speech (the real VAD has its own tests)."""
     monkeypatch.setattr("calls.live.VoiceActivityDetector", lambda **_: EnergyVad())
+
+
+@pytest.fixture(scope="module")
+def twilio_rest():
+    """The URL of a local stand-in for Twilio's REST API (see fake_twilio.FakeTwilioRest)."""
+    import threading
+    from http.server import HTTPServer
+
+    from telephony.tests.fake_twilio import FakeTwilioRest
+
+    server = HTTPServer(("127.0.0.1", 0), FakeTwilioRest)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()

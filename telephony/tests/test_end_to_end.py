@@ -9,11 +9,9 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -22,6 +20,7 @@ from django.conf import settings
 
 from calls.models import Call, CallEvent, Turn
 from telephony.simulator import SimulatedCaller, speech, transcribe_replies
+from telephony.tests.fake_twilio import FakeTwilioRest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,29 +30,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class FakeTwilioRest(BaseHTTPRequestHandler):
-    requests: list[tuple[str, dict]] = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        FakeTwilioRest.requests.append((self.path, parse_qs(body)))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b'{"sid": "CA0", "status": "completed"}')
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def twilio_rest():
-    server = HTTPServer(("127.0.0.1", 0), FakeTwilioRest)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def server_env(twilio_rest: str) -> dict[str, str]:
@@ -70,10 +46,11 @@ def server_env(twilio_rest: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def daphne(transactional_db, twilio_rest):
+@contextmanager
+def run_daphne(env: dict[str, str]):
+    """One Daphne process serving the project with `env`; yields its URL once it answers and
+    its speech models have loaded."""
     port = free_port()
-    env = server_env(twilio_rest)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -112,6 +89,12 @@ def daphne(transactional_db, twilio_rest):
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def daphne(transactional_db, twilio_rest):
+    with run_daphne(server_env(twilio_rest)) as url:
+        yield url
 
 
 def offline_agent(world, **fields):
