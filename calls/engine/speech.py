@@ -68,7 +68,7 @@ class Speaker:
                 return
             except ProviderError as error:
                 if tts is self.primary:
-                    breaker.record_failure()
+                    breaker.record_failure(error)
                 if last:
                     raise
                 if self.on_fallback:
@@ -122,7 +122,7 @@ class Listener:
             try:
                 session = await stt.open(language=self.language, hints=self.hints)
             except ProviderError as exc:
-                breaker_for(f"stt:{stt.name}").record_failure()
+                breaker_for(f"stt:{stt.name}").record_failure(exc)
                 error = exc
                 if self.on_fallback and self.candidates:
                     await self.on_fallback("stt", stt.name, self.candidates[0].name, exc)
@@ -145,7 +145,7 @@ class Listener:
                 await self.on_event(event)
             breaker_for(f"stt:{stt.name}").record_success()
         except ProviderError as error:
-            breaker_for(f"stt:{stt.name}").record_failure()
+            breaker_for(f"stt:{stt.name}").record_failure(error)
             if self._closed:
                 return
             log.warning(

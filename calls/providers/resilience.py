@@ -8,26 +8,43 @@ Breakers are per process and per provider, shared by every call the process serv
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from calls.providers.base import LLM, LLMEvent, ProviderError, TextDelta, ToolSpec
 
+log = logging.getLogger(__name__)
+
 
 class CircuitBreaker:
-    def __init__(self, name: str, *, threshold: int = 3, cooldown: float = 30.0) -> None:
+    """Counts a provider's failures in a row. A transient failure (a hang, a 5xx, a refused
+    connection) opens it after `threshold` of them; a permanent one (401, 403, an unknown model
+    or voice) opens it at once and for longer, since retrying cannot help until someone fixes
+    the key or the agent. Each opening by a permanent error is logged once."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        threshold: int = 3,
+        cooldown: float = 30.0,
+        permanent_cooldown: float = 300.0,
+    ) -> None:
         self.name = name
         self.threshold = threshold
         self.cooldown = cooldown
+        self.permanent_cooldown = permanent_cooldown
         self.failures = 0
         self.opened_at: float | None = None
+        self.open_for = cooldown
 
     @property
     def is_open(self) -> bool:
         if self.opened_at is None:
             return False
-        if time.monotonic() - self.opened_at >= self.cooldown:
+        if time.monotonic() - self.opened_at >= self.open_for:
             return False  # half-open: let one try through
         return True
 
@@ -37,11 +54,24 @@ class CircuitBreaker:
     def record_success(self) -> None:
         self.failures = 0
         self.opened_at = None
+        self.open_for = self.cooldown
 
-    def record_failure(self) -> None:
+    def record_failure(self, error: ProviderError | None = None) -> None:
         self.failures += 1
-        if self.failures >= self.threshold:
+        if error is not None and error.permanent:
+            if not self.is_open:
+                log.error(
+                    "provider refused permanently; skipped for %gs: %s",
+                    self.permanent_cooldown,
+                    error,
+                    extra={"provider": self.name},
+                )
+            self.failures = max(self.failures, self.threshold)
             self.opened_at = time.monotonic()
+            self.open_for = self.permanent_cooldown
+        elif self.failures >= self.threshold:
+            self.opened_at = time.monotonic()
+            self.open_for = self.cooldown
 
 
 _breakers: dict[str, CircuitBreaker] = {}
@@ -131,7 +161,7 @@ class FallbackLLM(LLM):
                 breaker.record_success()
                 return
             except ProviderError as error:
-                breaker.record_failure()
+                breaker.record_failure(error)
                 if self.fallback is None:
                     raise
                 if self.on_fallback:
