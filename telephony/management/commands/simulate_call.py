@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from calls.models import Turn
@@ -18,6 +19,15 @@ from telephony.simulator import (
 )
 
 
+def signing_origin(public_url: str, url: str) -> str:
+    """The origin Twilio would have signed with: the one given, the server's PUBLIC_BASE_URL
+    when this environment sets it, else the origin of the URL being called."""
+    if public_url or os.environ.get("PUBLIC_BASE_URL"):
+        return (public_url or os.environ["PUBLIC_BASE_URL"]).rstrip("/")
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class Command(BaseCommand):
     help = (
         "Call a running server as Twilio would (signed voice webhook, then the signed media "
@@ -28,6 +38,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--url", default="http://127.0.0.1:8000", help="Where the server listens."
+        )
+        parser.add_argument(
+            "--public-url",
+            default="",
+            help="The origin the server signs webhooks with (default: PUBLIC_BASE_URL when it "
+            "is set, else the origin of --url).",
         )
         parser.add_argument(
             "--to", default="", help="The number called (default: the first number)."
@@ -69,7 +85,7 @@ class Command(BaseCommand):
         lines += [(path, wav_to_mulaw(path)) for path in options["wav"]]
         caller = SimulatedCaller(
             server=options["url"],
-            public_base_url=settings.PUBLIC_BASE_URL,
+            public_base_url=signing_origin(options["public_url"], options["url"]),
             auth_token=token,
             account_sid=account_sid,
             to_number=options["to"] or (number.number if number else ""),
