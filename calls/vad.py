@@ -63,7 +63,8 @@ def preload(count: int = 1, sample_rate: int = 8000) -> None:
         _give_back(sample_rate, model)
 
 
-GATE_DBFS = -50.0  # windows quieter than this are silence without asking the model
+GATE_DBFS = -50.0  # windows quieter than this are silence without asking the model...
+GATE_AFTER_WINDOWS = 8  # ...once this many in a row (256 ms) have been
 
 
 class VoiceActivityDetector:
@@ -103,6 +104,7 @@ class VoiceActivityDetector:
         # Energy of a window at the gate level (-50 dBFS RMS), compared without a square root.
         self._gate_energy = window * (10 ** (GATE_DBFS / 20)) ** 2
         self._gated = False
+        self._quiet_windows = 0
 
         self._speaking = False
         self._run_start_ms = 0.0  # where the current run of speech began
@@ -151,14 +153,22 @@ class VoiceActivityDetector:
         return events
 
     def _probability(self) -> float:
-        """Silero's score for the window just filled, or 0 for a window too quiet to be speech.
+        """Silero's score for the window just filled, or 0 while the line has been near-silent
+        for a while.
 
         The model costs ~100-150 us a window, and most windows of a call are the caller
-        listening, near-silent: those skip it. During speech every window is scored, so the
+        listening, near-silent: those skip it. Only a stretch of quiet windows does, though:
+        a soft onset ("Is there...") or the dip between two words is quieter than the gate,
+        and skipping (and resetting) the model there cut short runs of speech before they
+        counted, so short answers went unheard. During speech every window is scored, so the
         end of speech is still judged by the model.
         """
         assert self._model is not None
-        if not self._speaking and float(np.dot(self._window, self._window)) < self._gate_energy:
+        if float(np.dot(self._window, self._window)) >= self._gate_energy:
+            self._quiet_windows = 0
+        else:
+            self._quiet_windows += 1
+        if not self._speaking and self._run_ms == 0 and self._quiet_windows > GATE_AFTER_WINDOWS:
             if not self._gated:
                 self._gated = True
                 self._model.reset()  # a fresh start for the next utterance

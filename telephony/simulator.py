@@ -65,6 +65,7 @@ class SimulatedCaller:
         to_number: str,
         from_number: str = "+14155550123",
         settle: float = 0.8,
+        gap: float | None = None,
         reply_timeout: float = 20.0,
     ) -> None:
         self.server = server.rstrip("/")
@@ -73,7 +74,10 @@ class SimulatedCaller:
         self.account_sid = account_sid
         self.to_number, self.from_number = to_number, from_number
         self.call_sid = "CA" + uuid.uuid4().hex
+        # Each line starts `gap` seconds after the agent's audio stops playing (people answer
+        # within 0.2-0.3 s); without a gap, after `settle` seconds with nothing received.
         self.settle = settle
+        self.gap = gap
         self.reply_timeout = reply_timeout
         # playback state
         self._play_end = 0.0
@@ -207,14 +211,16 @@ class SimulatedCaller:
         """Until the agent has answered and then been quiet for `settle` seconds."""
         reply = self._current
 
+        quiet = self.settle if self.gap is None else self.gap
+
         def idle() -> bool:
             now = time.monotonic()
             answered = reply.first_frame_at is not None or not require_reply
             return (
                 answered
-                and self._play_end <= now
+                and self._play_end + (self.gap or 0.0) <= now
                 and not self._pending_marks
-                and now - self._last_received >= self.settle
+                and now - self._last_received >= quiet
             )
 
         await self._wait(idle)

@@ -66,6 +66,14 @@ class Command(BaseCommand):
             help="Say the first line this many seconds into the greeting.",
         )
         parser.add_argument(
+            "--gap",
+            type=int,
+            default=300,
+            metavar="MS",
+            help="Say each line this many milliseconds after the agent stops (default 300, as "
+            "people do).",
+        )
+        parser.add_argument(
             "--no-transcribe", action="store_true", help="Do not transcribe the agent."
         )
 
@@ -90,6 +98,7 @@ class Command(BaseCommand):
             account_sid=account_sid,
             to_number=options["to"] or (number.number if number else ""),
             from_number=options["from_number"],
+            gap=options["gap"] / 1000,
         )
         try:
             report = asyncio.run(self._call(caller, [audio for _, audio in lines], options))
