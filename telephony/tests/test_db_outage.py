@@ -45,6 +45,12 @@ def database_down(django_db_blocker):
         unreachable.close_pool()
 
 
+def test_database_waits_are_bounded_by_the_settings(settings):
+    options = settings.DATABASES["default"]["OPTIONS"]
+    assert options["pool"]["timeout"] == settings.DATABASE_TIMEOUT < 2
+    assert options["connect_timeout"] == settings.DATABASE_CONNECT_TIMEOUT
+
+
 def test_voice_webhook_answers_politely_and_fast(client, database_down, caplog):
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="telephony.views"):
