@@ -70,7 +70,9 @@ class CallSerializer(serializers.ModelSerializer):
         """The recording's URL in this API (token or session auth), absolute."""
         if not call.recording:
             return None
-        return self.context["request"].build_absolute_uri(reverse("call-recording", args=[call.pk]))
+        path = reverse("call-recording", args=[call.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 class AgentViewSet(TenantScopedViewSet):
