@@ -1,9 +1,12 @@
 from django import forms
 from django.contrib import admin
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.urls import path
 from django.utils.safestring import mark_safe
 
 from calls.models import Agent, Call, CallEvent, Turn
+from calls.recordings import serve_recording
 from calls.tools import registry
 from voiceapp.tenancy import TenantModelAdmin
 
@@ -171,6 +174,22 @@ class CallAdmin(TenantModelAdmin):
     @admin.display(description="Recording")
     def recording_player(self, obj):
         return mark_safe(render_to_string("admin/calls/recording.html", {"call": obj}))
+
+    def get_urls(self):
+        # The player's source: an admin session, the call looked up within the staff member's
+        # tenants. Cacheable, so the admin's never_cache does not stop the browser keeping the
+        # audio it has (the response says `private`).
+        recording = self.admin_site.admin_view(self.recording_view, cacheable=True)
+        return [
+            path("<path:object_id>/recording/", recording, name="calls_call_recording"),
+            *super().get_urls(),
+        ]
+
+    def recording_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        call = self.get_object(request, object_id)
+        if call is None or not self.has_view_permission(request, call):
+            raise Http404("No such call.")
+        return serve_recording(request, call)
 
     @admin.display(description="Transcript")
     def conversation(self, obj):

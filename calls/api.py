@@ -1,6 +1,13 @@
+from django.http import HttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.negotiation import BaseContentNegotiation
 
 from calls.models import Agent, Call, CallEvent, Turn
+from calls.recordings import serve_recording
 from voiceapp.api import TenantScopedReadOnlyViewSet, TenantScopedSerializer, TenantScopedViewSet
 
 
@@ -60,7 +67,12 @@ class CallSerializer(serializers.ModelSerializer):
         ]
 
     def get_recording_url(self, call: Call) -> str | None:
-        return call.recording.url if call.recording else None
+        """The recording's URL in this API (token or session auth), absolute."""
+        if not call.recording:
+            return None
+        path = reverse("call-recording", args=[call.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 class AgentViewSet(TenantScopedViewSet):
@@ -68,6 +80,30 @@ class AgentViewSet(TenantScopedViewSet):
     serializer_class = AgentSerializer
 
 
+class AnyAccept(BaseContentNegotiation):
+    """The recording is audio whatever the client accepts (a player sends `audio/*`), and no
+    renderer is involved: the view answers with the file itself."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class CallViewSet(TenantScopedReadOnlyViewSet):
     queryset = Call.objects.select_related("agent").prefetch_related("turns", "events")
     serializer_class = CallSerializer
+
+    @extend_schema(
+        description="The call's recording (WAV), streamed; one HTTP byte range may be asked.",
+        responses={
+            (200, "audio/wav"): OpenApiResponse(OpenApiTypes.BINARY, description="The file"),
+            (206, "audio/wav"): OpenApiResponse(OpenApiTypes.BINARY, description="One range"),
+            404: OpenApiResponse(description="No such call, or no recording"),
+            416: OpenApiResponse(description="The range starts past the end"),
+        },
+    )
+    @action(detail=True, methods=["get"], content_negotiation_class=AnyAccept)
+    def recording(self, request, pk=None) -> HttpResponse:
+        return serve_recording(request, self.get_object())

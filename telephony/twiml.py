@@ -29,3 +29,11 @@ def not_in_service() -> str:
     response.say("Sorry, this number is not in service. Goodbye.")
     response.hangup()
     return str(response)
+
+
+def cannot_take_call() -> str:
+    """What a caller hears when we cannot answer the call at all (the database is down)."""
+    response = VoiceResponse()
+    response.say("Sorry, we cannot take your call right now. Please try again later. Goodbye.")
+    response.hangup()
+    return str(response)

@@ -46,17 +46,31 @@ try:
     }
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
+# The longest a request waits for the database before it fails with OperationalError: for a
+# pooled connection, for SQLite's lock. Normal waits are milliseconds; a longer one is an outage,
+# and failing fast lets the voice webhook still speak to the caller (Twilio gives up at 15 s,
+# and the caller hears silence meanwhile) and lets /readyz answer before its probe times out.
+DATABASE_TIMEOUT = env_int("DATABASE_TIMEOUT", 1, minimum=1)
+# Opening a PostgreSQL connection (libpq's connect_timeout, 2 s at least): a host that does not
+# answer fails instead of waiting for the operating system's TCP timeout (minutes).
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 2, minimum=2)
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _db_options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    _db_options.setdefault("timeout", DATABASE_TIMEOUT)  # sqlite3's busy wait (default 5 s)
 # On PostgreSQL, a bounded pool (psycopg_pool): every call's records, every webhook and every
 # handshake borrow a connection for one short operation and give it back, so hundreds of
 # concurrent calls share a few connections instead of exhausting the server's limit.
+# The pool connects in the background; a request waits DATABASE_TIMEOUT for a connection.
 DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 20, minimum=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_SIZE:
     if DATABASES["default"]["CONN_MAX_AGE"]:
         raise ImproperlyConfigured("DATABASE_CONN_MAX_AGE must be 0 with DATABASE_POOL_SIZE > 0")
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    _db_options["pool"] = {
         "min_size": 1,
         "max_size": DATABASE_POOL_SIZE,
-        "timeout": 10,
+        "timeout": DATABASE_TIMEOUT,
     }
 
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))

@@ -21,7 +21,5 @@ urlpatterns = [
 ]
 if settings.REDIS_URL:
     urlpatterns.append(path("django-rq/", include("django_rq.urls")))
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No URL serves MEDIA_ROOT, in DEBUG or not: recordings are a tenant's private audio, served only
+# by calls.recordings through the admin and the API, after a tenant check.

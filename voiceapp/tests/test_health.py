@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.conf import settings
@@ -19,15 +20,24 @@ def test_readyz_ok_with_database_and_redis(client):
     assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
 
 
-def test_readyz_503_when_the_database_is_unreachable(client, monkeypatch):
+def test_readyz_503_when_the_database_is_unreachable(client, monkeypatch, django_db_blocker):
+    # A real wrapper on port 1, with the real pool settings (its own alias, so its own pool),
+    # really connecting: the probe is answered within the bounded pool wait.
     unreachable = DatabaseWrapper(
-        {**settings.DATABASES["default"], "HOST": "127.0.0.1", "PORT": "1"}
+        {**settings.DATABASES["default"], "HOST": "127.0.0.1", "PORT": "1"}, alias="unreachable"
     )
     monkeypatch.setattr("voiceapp.health.connection", unreachable)
-    response = client.get("/readyz")
+    started = time.monotonic()
+    try:
+        with django_db_blocker.unblock():
+            response = client.get("/readyz")
+    finally:
+        unreachable.close_pool()
     assert response.status_code == 503
     body = json.loads(response.content)
-    assert body["checks"]["database"] != "ok" and body["checks"]["redis"] == "ok"
+    assert body["checks"]["database"].startswith("OperationalError")
+    assert body["checks"]["redis"] == "ok"
+    assert time.monotonic() - started < 2
 
 
 @pytest.mark.django_db
