@@ -110,6 +110,7 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
     llm, llm_fallback = plan.providers["llm"]
     tts, tts_fallback = plan.providers["tts"]
     timeout = float(settings.PROVIDER_TIMEOUT_SECONDS)
+    hedge = settings.PROVIDER_HEDGE_MS / 1000 or None
 
     def listener_factory(session: CallSession) -> Listener:
         return Listener(
@@ -120,6 +121,8 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
             on_event=session.on_stt_event,
             on_fallback=on_fallback,
             on_switch=session.on_stt_switch,
+            open_timeout=timeout,
+            hedge_after=hedge,
         )
 
     session = CallSession(
@@ -127,7 +130,12 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
         agent=plan.agent,
         listener_factory=listener_factory,
         llm=FallbackLLM(
-            llm, llm_fallback, first_timeout=timeout, idle_timeout=timeout, on_fallback=on_fallback
+            llm,
+            llm_fallback,
+            first_timeout=timeout,
+            idle_timeout=timeout,
+            hedge_after=hedge,
+            on_fallback=on_fallback,
         ),
         speaker=Speaker(
             tts,
@@ -136,6 +144,7 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
             language=plan.agent.language,
             first_timeout=timeout,
             idle_timeout=timeout,
+            hedge_after=hedge,
             on_fallback=on_fallback,
         ),
         tools=plan.tools,

@@ -244,6 +244,9 @@ OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "", schemes=("https", "http"))
 OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
 PRELOAD_SPEECH_MODELS = env_bool("PRELOAD_SPEECH_MODELS", True)
 PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 10, minimum=1)
+# A primary that has not answered (connected, first token, first audio) within this long has
+# its fallback started alongside; the first to answer wins. 0 turns hedging off.
+PROVIDER_HEDGE_MS = env_int("PROVIDER_HEDGE_MS", 400, minimum=0)
 
 LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json"))
 LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()

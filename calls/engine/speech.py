@@ -9,13 +9,14 @@ caller's words are not lost.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from calls.audio import FromMulaw8k, ToMulaw8k
 from calls.providers.base import STT, TTS, ProviderError, STTEvent, STTSession, Transcript
-from calls.providers.resilience import FallbackListener, breaker_for, timed
+from calls.providers.resilience import FallbackListener, breaker_for, chain, first_answer, timed
 
 log = logging.getLogger(__name__)
 
@@ -30,51 +31,75 @@ class Speaker:
         language: str = "en",
         first_timeout: float = 5.0,
         idle_timeout: float = 5.0,
+        hedge_after: float | None = None,
         on_fallback: FallbackListener | None = None,
     ) -> None:
         self.primary, self.fallback = primary, fallback
         self.voice, self.language = voice, language
         self.first_timeout, self.idle_timeout = first_timeout, idle_timeout
+        self.hedge_after = hedge_after
         self.on_fallback = on_fallback
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
-        """Mu-law 8 kHz audio for `text`. If the primary fails, the fallback says the whole
+        """Mu-law 8 kHz audio for `text`. If the primary fails, or has not answered within
+        `hedge_after` seconds while the fallback answers first, the fallback says the whole
         sentence. Raises ProviderError only when both fail."""
         breaker = breaker_for(f"tts:{self.primary.name}")
-        candidates: list[tuple[TTS, str]] = []
-        if breaker.allow() or self.fallback is None:
-            candidates.append((self.primary, self.voice))
-        if self.fallback is not None:
-            candidates.append((self.fallback, ""))  # voice ids belong to one provider
-        for attempt, (tts, voice) in enumerate(candidates):
-            last = attempt == len(candidates) - 1
-            converter = ToMulaw8k(tts.output_format)
-            chunks = timed(
-                tts.synthesize(text, voice=voice, language=self.language),
-                self.first_timeout,
-                self.idle_timeout,
-                tts.name,
-            )
+        fallback = self.fallback
+        if breaker.allow() or fallback is None:
+            start_fallback = None
+            if fallback is not None:
+                start_fallback = lambda: self._chunks(fallback, "", text)  # noqa: E731
             try:
-                async for chunk in chunks:
-                    out = converter.convert(chunk)
-                    if out:
-                        yield out
-                tail = converter.flush()
-                if tail:
-                    yield tail
-                if tts is self.primary:
-                    breaker.record_success()
+                race = await first_answer(
+                    self._chunks(self.primary, self.voice, text), start_fallback, self.hedge_after
+                )
+            except ProviderError as error:
+                breaker.record_failure(error)
+                raise
+            if race.winner == "fallback":
+                assert race.primary_error is not None and fallback is not None
+                breaker.record_failure(race.primary_error)
+                await self._fell_back(fallback, race.primary_error)
+                async for chunk in chain(race.first, race.rest):
+                    yield chunk
+                return
+            try:
+                async for chunk in chain(race.first, race.rest):
+                    yield chunk
+                breaker.record_success()
                 return
             except ProviderError as error:
-                if tts is self.primary:
-                    breaker.record_failure(error)
-                if last:
+                breaker.record_failure(error)
+                if fallback is None:
                     raise
-                if self.on_fallback:
-                    await self.on_fallback("tts", tts.name, candidates[attempt + 1][0].name, error)
-            finally:
-                await chunks.aclose()
+                await self._fell_back(fallback, error)
+        assert fallback is not None
+        async for chunk in self._chunks(fallback, "", text):  # voice ids belong to one provider
+            yield chunk
+
+    async def _fell_back(self, fallback: TTS, error: ProviderError) -> None:
+        if self.on_fallback:
+            await self.on_fallback("tts", self.primary.name, fallback.name, error)
+
+    async def _chunks(self, tts: TTS, voice: str, text: str) -> AsyncIterator[bytes]:
+        converter = ToMulaw8k(tts.output_format)
+        chunks = timed(
+            tts.synthesize(text, voice=voice, language=self.language),
+            self.first_timeout,
+            self.idle_timeout,
+            tts.name,
+        )
+        try:
+            async for chunk in chunks:
+                out = converter.convert(chunk)
+                if out:
+                    yield out
+            tail = converter.flush()
+            if tail:
+                yield tail
+        finally:
+            await chunks.aclose()
 
 
 EventHandler = Callable[[STTEvent], Awaitable[None]]
@@ -95,8 +120,11 @@ class Listener:
         on_event: EventHandler,
         on_fallback: FallbackListener | None = None,
         on_switch: Callable[[], Awaitable[None]] | None = None,
+        open_timeout: float = 10.0,
+        hedge_after: float | None = None,
     ) -> None:
         self.candidates = [primary] + ([fallback] if fallback is not None else [])
+        self.open_timeout, self.hedge_after = open_timeout, hedge_after
         self.language, self.hints = language, hints
         self.on_event, self.on_fallback, self.on_switch = on_event, on_fallback, on_switch
         self.active: STT | None = None
@@ -119,14 +147,29 @@ class Listener:
     async def _open_next(self, error: ProviderError | None) -> None:
         while self.candidates:
             stt = self.candidates.pop(0)
+            backup = self.candidates[0] if self.candidates else None
+            start_backup = None
+            if backup is not None and self.hedge_after is not None:
+                start_backup = functools.partial(self._opening, backup)
             try:
-                session = await stt.open(language=self.language, hints=self.hints)
+                race = await first_answer(
+                    self._opening(stt), start_backup, self.hedge_after, discard=_close_quietly
+                )
             except ProviderError as exc:
                 breaker_for(f"stt:{stt.name}").record_failure(exc)
                 error = exc
-                if self.on_fallback and self.candidates:
-                    await self.on_fallback("stt", stt.name, self.candidates[0].name, exc)
+                if start_backup is not None:
+                    self.candidates.pop(0)  # it was tried alongside, and failed too
+                elif self.on_fallback and backup is not None:
+                    await self.on_fallback("stt", stt.name, backup.name, exc)
                 continue
+            session = race.first
+            if race.winner == "fallback":
+                assert backup is not None and race.primary_error is not None
+                breaker_for(f"stt:{stt.name}").record_failure(race.primary_error)
+                if self.on_fallback:
+                    await self.on_fallback("stt", stt.name, backup.name, race.primary_error)
+                stt = self.candidates.pop(0)
             previous, self.active, self.session = self.active, stt, session
             self._converter = FromMulaw8k(stt.input_format)
             self._reader = asyncio.create_task(self._read(session, stt), name=f"stt-{stt.name}")
@@ -136,6 +179,18 @@ class Listener:
                 await self.on_switch()
             return
         raise error or ProviderError("no speech recogniser could be opened")
+
+    async def _opening(self, stt: STT) -> AsyncIterator[STTSession]:
+        """`stt` opened for this call (one item), within `open_timeout`: a recogniser whose
+        connection hangs is a recogniser that failed (some SDKs wait 10 s on their own)."""
+        try:
+            async with asyncio.timeout(self.open_timeout):
+                session = await stt.open(language=self.language, hints=self.hints)
+        except TimeoutError:
+            raise ProviderError(
+                f"no connection within {self.open_timeout:g}s", provider=stt.name
+            ) from None
+        yield session
 
     async def _read(self, session: STTSession, stt: STT) -> None:
         try:

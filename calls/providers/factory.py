@@ -41,6 +41,7 @@ def _deepgram_stt(agent, **_):
         api_key=settings.DEEPGRAM_API_KEY,
         model=settings.DEEPGRAM_STT_MODEL,
         environment_url=settings.DEEPGRAM_URL or None,
+        connect_timeout=_timeout(),
     )
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from calls.providers.base import LLM, LLMEvent, ProviderError, TextDelta, ToolSpec
@@ -124,11 +126,95 @@ async def timed(
             await closer()
 
 
+@dataclass
+class Race:
+    """Who answered first in `first_answer`, and the rest of their stream."""
+
+    winner: str  # "primary" or "fallback"
+    first: Any  # the winner's first item (None: its stream ended with nothing)
+    rest: AsyncIterator[Any]
+    primary_error: ProviderError | None = None  # why the primary lost, when it did
+
+
+_ENDED = object()
+
+
+async def first_answer(
+    primary: AsyncIterator[Any],
+    start_fallback: Callable[[], AsyncIterator[Any]] | None,
+    hedge_after: float | None,
+    *,
+    discard: Callable[[Any], Awaitable[None]] | None = None,
+) -> Race:
+    """The first item of `primary`, or of the fallback when the primary fails or has not
+    answered within `hedge_after` seconds (a hedge: from then on both run, the first to answer
+    wins and the other is cancelled). Raises the last ProviderError when neither answers.
+    `discard` disposes of a loser's first item that arrived in the same instant as the
+    winner's (an opened connection, say)."""
+    pending: dict[asyncio.Future, tuple[str, AsyncIterator[Any]]] = {}
+    errors: dict[str, ProviderError] = {}
+
+    async def next_or_end(iterator: AsyncIterator[Any]) -> Any:
+        try:
+            return await anext(iterator)
+        except StopAsyncIteration:
+            return _ENDED
+
+    def launch(name: str, iterator: AsyncIterator[Any]) -> None:
+        pending[asyncio.ensure_future(next_or_end(iterator))] = (name, iterator)
+
+    launch("primary", primary)
+    fallback_started = start_fallback is None
+    try:
+        while pending:
+            wait = hedge_after if not fallback_started and hedge_after is not None else None
+            done, _ = await asyncio.wait(pending, timeout=wait, return_when=FIRST_COMPLETED)
+            if not done:
+                errors["primary"] = ProviderError(
+                    f"no answer within {wait:g}s; the fallback was started", provider="hedge"
+                )
+            for future in done:
+                name, iterator = pending.pop(future)
+                error = future.exception()
+                if error is None:
+                    first = future.result()
+                    lost = errors.get("primary") if name == "fallback" else None
+                    return Race(name, None if first is _ENDED else first, iterator, lost)
+                if not isinstance(error, ProviderError):
+                    raise error
+                errors[name] = error
+            if not fallback_started and (not done or "primary" in errors):
+                fallback_started = True
+                launch("fallback", start_fallback())
+        raise errors.get("fallback") or errors["primary"]
+    finally:
+        for future, (_, iterator) in pending.items():
+            future.cancel()
+            await asyncio.gather(future, return_exceptions=True)
+            if discard is not None and future.done() and not future.cancelled():
+                item = future.result() if future.exception() is None else _ENDED
+                if item is not _ENDED:
+                    await discard(item)
+            closer = getattr(iterator, "aclose", None)
+            if closer is not None:
+                await closer()
+
+
+async def chain(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """A race's winner as one stream again: its first item, then the rest."""
+    if first is not None:
+        yield first
+    async for item in rest:
+        yield item
+
+
 class FallbackLLM(LLM):
     """Streams from the primary; on failure or a hang, the same turn continues with the fallback.
 
-    If the primary had already spoken part of its answer, the fallback is shown that part as
-    the assistant's words so far and asked to go on.
+    If the primary has not answered within `hedge_after` seconds, the fallback is started too
+    and the first to answer wins (a hung provider costs the caller that long, not the whole
+    timeout). If the primary had already spoken part of its answer when it failed, the fallback
+    is shown that part as the assistant's words so far and asked to go on.
     """
 
     def __init__(
@@ -138,6 +224,7 @@ class FallbackLLM(LLM):
         *,
         first_timeout: float = 5.0,
         idle_timeout: float = 5.0,
+        hedge_after: float | None = None,
         on_fallback: FallbackListener | None = None,
     ) -> None:
         self.primary = primary
@@ -145,6 +232,7 @@ class FallbackLLM(LLM):
         self.name = primary.name
         self.first_timeout = first_timeout
         self.idle_timeout = idle_timeout
+        self.hedge_after = hedge_after
         self.on_fallback = on_fallback
 
     async def stream(
@@ -153,8 +241,29 @@ class FallbackLLM(LLM):
         breaker = breaker_for(f"llm:{self.primary.name}")
         said: list[str] = []
         if breaker.allow() or self.fallback is None:
+            start_fallback = None
+            if self.fallback is not None:
+                fallback = self.fallback
+                start_fallback = lambda: self._timed(fallback, messages, tools)  # noqa: E731
             try:
-                async for event in self._timed(self.primary, messages, tools):
+                race = await first_answer(
+                    self._timed(self.primary, messages, tools), start_fallback, self.hedge_after
+                )
+            except ProviderError as error:
+                breaker.record_failure(error)
+                raise
+            if race.winner == "fallback":
+                assert race.primary_error is not None and self.fallback is not None
+                breaker.record_failure(race.primary_error)
+                if self.on_fallback:
+                    await self.on_fallback(
+                        "llm", self.primary.name, self.fallback.name, race.primary_error
+                    )
+                async for event in chain(race.first, race.rest):
+                    yield event
+                return
+            try:
+                async for event in chain(race.first, race.rest):
                     if isinstance(event, TextDelta):
                         said.append(event.text)
                     yield event

@@ -75,6 +75,8 @@ def build_session(transactional_db):
         greeting: str = "Hi.",
         tools=("lookup_info", "current_time", "end_call"),
         llm_timeout: float = 2.0,
+        tts_timeout: float = 1.0,
+        hedge_after: float | None = None,
         **agent_overrides,
     ) -> tuple[CallSession, RecordingTransport]:
         call = await sync_to_async(_make_call)()
@@ -99,6 +101,8 @@ def build_session(transactional_db):
                 on_event=session.on_stt_event,
                 on_fallback=on_fallback,
                 on_switch=session.on_stt_switch,
+                open_timeout=llm_timeout,
+                hedge_after=hedge_after,
             )
 
         async def on_fallback(role, failed, used, error):
@@ -116,13 +120,15 @@ def build_session(transactional_db):
                 llm_fallback,
                 first_timeout=llm_timeout,
                 idle_timeout=llm_timeout,
+                hedge_after=hedge_after,
                 on_fallback=on_fallback,
             ),
             speaker=Speaker(
                 tts or ToneTTS(),
                 tts_fallback,
-                first_timeout=1.0,
-                idle_timeout=1.0,
+                first_timeout=tts_timeout,
+                idle_timeout=tts_timeout,
+                hedge_after=hedge_after,
                 on_fallback=on_fallback,
             ),
             tools=enabled,
