@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone
 
 from calls.builtin_tools import parse_knowledge
 from calls.engine.session import VAD_OPTIONS, AgentSettings, CallSession, CallTransport
@@ -72,8 +73,10 @@ def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
         )
         providers[role] = (primary, fallback)
         notes += role_notes
-    if stream_sid:
-        Call.objects.filter(pk=call.pk).update(stream_sid=stream_sid)
+    # The first heartbeat: from here on this process answers for the call (calls.reaper).
+    Call.objects.filter(pk=call.pk).update(
+        heartbeat_at=timezone.now(), **({"stream_sid": stream_sid} if stream_sid else {})
+    )
     call.apply_status(CallStatus.IN_PROGRESS, source="media stream")
     hints = sorted({w for topic in knowledge for w in topic.split()})
     return CallPlan(

@@ -137,13 +137,24 @@ class Call(TenantOwned):
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     outcome = models.CharField(max_length=40, blank=True)
+    # Touched every CALL_HEARTBEAT_SECONDS by the process holding the call's live session: a
+    # call in progress whose heartbeat stops had its server die under it (calls.reaper).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     recording = models.FileField(upload_to="recordings/%Y/%m/", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["tenant", "-created_at"])]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"]),
+            # The reaper's scan: calls not yet final, by status.
+            models.Index(
+                fields=["status", "status_changed_at"],
+                name="call_open_status",
+                condition=models.Q(status__in=["queued", "initiated", "ringing", "in-progress"]),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.direction} {self.from_number} → {self.to_number} ({self.status})"

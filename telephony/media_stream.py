@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 
-from calls.engine.session import CallSession
+from calls.engine.session import CallSession, TransportClosed
 from calls.live import open_call
 from calls.models import Call
 from telephony import stream_token
@@ -48,11 +49,24 @@ def _connectable(call_id: int, call_sid: str, account_sid: str) -> bool:
     )
 
 
+def _raising_transport_closed(send: Send) -> Send:
+    """Daphne (autobahn) refuses a send once the socket is closing: the session's signal that
+    the carrier is gone, so it ends through its normal close instead of a traceback per send."""
+
+    async def checked(text: str) -> None:
+        try:
+            await send(text)
+        except Disconnected as exc:
+            raise TransportClosed(str(exc)) from exc
+
+    return checked
+
+
 class TwilioMediaStream:
     """Implements the session's CallTransport over the consumer's socket."""
 
     def __init__(self, send: Send, close: Close, signers: set[str], **session_options) -> None:
-        self._send = send
+        self._send = _raising_transport_closed(send)
         self._close = close
         self.signers = signers
         self.session_options = session_options

@@ -19,6 +19,12 @@ if settings.PRELOAD_SPEECH_MODELS:
 
     preload_in_background()
 
+if not settings.REDIS_URL:
+    # No Redis, so no rq cron process: the web process keeps the schedule (the call reaper).
+    from voiceapp.jobs import start_schedule_in_process
+
+    start_schedule_in_process()
+
 application = ProtocolTypeRouter(
     {
         # Daphne serves the admin's static files itself only in DEBUG (the demo).

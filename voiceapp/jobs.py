@@ -11,8 +11,10 @@ from collections.abc import Callable
 import django_rq
 from django.conf import settings
 from django.db import close_old_connections, transaction
+from rq.cron import CronScheduler
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.utils import now as rq_now
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +72,30 @@ def _run_inline(func: Callable[..., object], args: tuple, job_id: str | None) ->
         close_old_connections()
         with _inline_lock:
             _inline_running.discard(job_id)
+
+
+def start_schedule_in_process(
+    config: str = "voiceapp.cron", *, stop: threading.Event | None = None
+) -> threading.Thread:
+    """Run the periodic jobs of `config` (a module of rq.cron.register calls) in a daemon thread
+    of this process: the embedded mode's stand-in for `manage.py rqcron`, with rq's own
+    schedule keeping (CronJob.should_run) and no Redis. Set `stop` to end it."""
+    scheduler = CronScheduler(connection=None, name=f"in-process:{config}")  # type: ignore[arg-type]
+    scheduler.load_config_from_file(config)
+    thread = threading.Thread(
+        target=_run_schedule,
+        args=(scheduler, stop or threading.Event()),
+        name="schedule",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def _run_schedule(scheduler: CronScheduler, stop: threading.Event) -> None:
+    while not stop.is_set():
+        for job in scheduler.get_jobs():
+            if job.should_run():
+                job.set_enqueue_time(rq_now())
+                _run_inline(job.func, job.args, None)
+        stop.wait(max(0.1, scheduler.calculate_sleep_interval()))

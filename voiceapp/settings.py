@@ -248,6 +248,28 @@ PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 10, minimum=1)
 # its fallback started alongside; the first to answer wins. 0 turns hedging off.
 PROVIDER_HEDGE_MS = env_int("PROVIDER_HEDGE_MS", 400, minimum=0)
 
+# Durability: call records through a database hiccup, every call reaching a final status, and
+# the Daphne timeouts of `manage.py serve` (README "Running for real").
+RECORDER_MAX_PENDING = env_int("RECORDER_MAX_PENDING", 1000, minimum=10)
+RECORDER_GIVE_UP_SECONDS = env_int("RECORDER_GIVE_UP_SECONDS", 60, minimum=1)
+RECORDER_STATEMENT_TIMEOUT_MS = env_int("RECORDER_STATEMENT_TIMEOUT_MS", 3000, minimum=0)
+CALL_HEARTBEAT_SECONDS = env_int("CALL_HEARTBEAT_SECONDS", 10, minimum=1)
+CALL_HEARTBEAT_STALE_SECONDS = env_int(
+    "CALL_HEARTBEAT_STALE_SECONDS", 45, minimum=2 * CALL_HEARTBEAT_SECONDS
+)
+# A stream can only open while its token is valid: a call still ringing well after that never will.
+STREAM_OPEN_LIMIT_SECONDS = env_int(
+    "STREAM_OPEN_LIMIT_SECONDS", STREAM_TOKEN_TTL + 60, minimum=STREAM_TOKEN_TTL
+)
+REAPER_INTERVAL_SECONDS = env_int("REAPER_INTERVAL_SECONDS", 60, minimum=1)
+HTTP_TIMEOUT_SECONDS = env_int("HTTP_TIMEOUT_SECONDS", 30, minimum=1)
+HTTP_IDLE_TIMEOUT_SECONDS = env_int("HTTP_IDLE_TIMEOUT_SECONDS", 10, minimum=1)
+WEBSOCKET_CONNECT_TIMEOUT_SECONDS = env_int("WEBSOCKET_CONNECT_TIMEOUT_SECONDS", 5, minimum=1)
+WEBSOCKET_TIMEOUT_SECONDS = env_int("WEBSOCKET_TIMEOUT_SECONDS", 7200, minimum=60)
+WEBSOCKET_PING_INTERVAL_SECONDS = env_int("WEBSOCKET_PING_INTERVAL_SECONDS", 20, minimum=1)
+WEBSOCKET_PING_TIMEOUT_SECONDS = env_int("WEBSOCKET_PING_TIMEOUT_SECONDS", 30, minimum=1)
+APPLICATION_CLOSE_TIMEOUT_SECONDS = env_int("APPLICATION_CLOSE_TIMEOUT_SECONDS", 20, minimum=1)
+
 LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json"))
 LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
 LOGGING = {

@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 BYTES_PER_SECOND = 8000  # mu-law, 8 kHz, one byte a sample
 
 
+class TransportClosed(Exception):
+    """Raised by a transport's send when the carrier's socket is gone: no send can succeed
+    again. The playout stops quietly; the session ends through its normal close, once."""
+
+
 @dataclass
 class Utterance:
     """A sentence the agent is saying, as queued for playout."""
@@ -58,6 +63,7 @@ class Playout:
     mark_grace: float = 2.0
 
     stats: PlayoutStats = field(default_factory=PlayoutStats)
+    closed: bool = False  # the carrier's socket is gone; nothing more will be sent
     _queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     _play_end: float = 0.0  # when the audio sent so far finishes playing
     _pending: list[Utterance] = field(default_factory=list)  # marks sent, not yet echoed
@@ -77,6 +83,8 @@ class Playout:
     def busy(self) -> bool:
         """Audio is queued, or sent and still playing (its mark not yet back)."""
         self._expire_lost_marks()
+        if self.closed:
+            return False
         return not self._queue.empty() or bool(self._pending) or self._play_end > self.clock()
 
     def _expire_lost_marks(self) -> None:
@@ -120,7 +128,10 @@ class Playout:
             if item.utterance not in cut and not item.utterance.played:
                 cut.append(item.utterance)
         self._pending.clear()
-        await self.send_clear()
+        try:
+            await self.send_clear()
+        except TransportClosed:
+            pass  # nothing is playing at a carrier that is gone
         self._play_end = self.clock()
         self._wake.set()
         return cut
@@ -136,6 +147,14 @@ class Playout:
 
     # -- the task
     async def run(self) -> None:
+        """Send what is queued, paced, until cancelled or the carrier is gone."""
+        try:
+            await self._run()
+        except TransportClosed:
+            self.closed = True
+            self._wake.set()
+
+    async def _run(self) -> None:
         while True:
             item = await self._queue.get()
             if isinstance(item, _Mark):

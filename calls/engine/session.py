@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -19,7 +19,8 @@ from typing import Any, Protocol
 from django.utils import timezone
 
 from calls.audio import ulaw_decode
-from calls.engine.playout import Playout, Utterance, heard_text
+from calls.engine.heartbeat import live_calls
+from calls.engine.playout import Playout, TransportClosed, Utterance, heard_text
 from calls.engine.recorder import CallAudio, CallRecorder, TurnRecord
 from calls.engine.sentences import SentenceSplitter
 from calls.engine.speech import Listener, Speaker
@@ -37,6 +38,8 @@ from calls.providers.base import (
 from calls.tools import Tool, ToolContext, ToolResult
 from calls.vad import SpeechEnd, SpeechStart, VoiceActivityDetector
 
+__all__ = ["AgentSettings", "CallSession", "CallTransport", "TransportClosed"]
+
 log = logging.getLogger(__name__)
 
 MAX_TOOL_STEPS = 5
@@ -48,7 +51,8 @@ VAD_OPTIONS = {"start_ms": 200, "stop_ms": 240}
 
 
 class CallTransport(Protocol):
-    """The carrier side of a call, as the session sees it."""
+    """The carrier side of a call, as the session sees it. Sends raise TransportClosed once the
+    socket is gone."""
 
     async def send_audio(self, mulaw: bytes) -> None: ...
     async def send_mark(self, name: str) -> None: ...
@@ -123,9 +127,9 @@ class CallSession:
         self.listener = listener_factory(self)
         self.detector = TurnDetector()
         self.playout = Playout(
-            transport.send_audio,
-            transport.send_mark,
-            transport.send_clear,
+            self._carrier(transport.send_audio),
+            self._carrier(transport.send_mark),
+            self._carrier(transport.send_clear),
             lead=playout_lead,
             clock=clock,
             on_first_audio=self._first_audio_sent,
@@ -151,12 +155,14 @@ class CallSession:
         self._turn_timers: list[asyncio.TimerHandle] = []
         self._closed = asyncio.Event()
         self._closing = False
+        self._closer: asyncio.Task | None = None
         self._final_heard = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Open the recogniser, start the call's tasks and greet the caller."""
         self.recorder.start()
+        live_calls.add(self)
         self.recorder.event("started", stt=self.listener.candidates[0].name, llm=self.llm.name)
         self._spawn(self.playout.run(), "playout")
         self._spawn(self._watchdog(), "watchdog")
@@ -172,12 +178,25 @@ class CallSession:
             self.recorder.event("error", role="stt", error=str(error))
 
     async def close(self, outcome: str = "") -> None:
-        """End the session: cancel every task, write the last records. Safe to call twice."""
-        if self._closing:
-            await self._closed.wait()
-            return
-        self._closing = True
-        self.outcome = self.outcome or outcome or "caller_hung_up"
+        """End the session: cancel every task, write the last records. Safe to call twice.
+
+        The closing runs in a task of its own that a caller's cancellation does not reach: when
+        Daphne gives up on a closed socket (its application close timeout, under load) and
+        cancels the consumer, the call still ends with its records and its final status."""
+        if self._closer is None:
+            self._closing = True
+            self.outcome = self.outcome or outcome or "caller_hung_up"
+            self._closer = asyncio.create_task(self._close(), name=f"call-{self.call_id}-close")
+        await asyncio.shield(self._closer)
+
+    async def _close(self) -> None:
+        try:
+            await self._wind_down()
+        finally:
+            live_calls.discard(self)
+            self._closed.set()
+
+    async def _wind_down(self) -> None:
         await self._last_words()
         for timer in [*self._turn_timers, self._digits_timer]:
             if timer is not None:
@@ -195,14 +214,21 @@ class CallSession:
         if self.detector.texts:  # the caller's last words, never answered
             self._save_caller_turn(self.detector.take(), self.clock())
         self.recorder.event("ended", outcome=self.outcome)
-        # Shielded: if the server gives up on this socket while we write, the records still land.
-        await asyncio.shield(self._write_last_records())
+        await self.recorder.close(outcome=self.outcome, audio=self.audio)
 
-    async def _write_last_records(self) -> None:
-        try:
-            await self.recorder.close(outcome=self.outcome, audio=self.audio)
-        finally:
-            self._closed.set()
+    def _carrier(self, send: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        """`send`, ending the session (once, through close) when the carrier's socket is gone;
+        TransportClosed still reaches the caller so it stops sending."""
+
+        async def guarded(*args) -> None:
+            try:
+                await send(*args)
+            except TransportClosed:
+                if not self._closing:
+                    self._spawn(self.close("stream_closed"), "close")
+                raise
+
+        return guarded
 
     async def _last_words(self, wait: float = 2.0) -> None:
         """A caller who hangs up mid-sentence still gets their words in the transcript: ask the

@@ -1,0 +1,20 @@
+"""The periodic jobs, on the same scheduler the dialer will use.
+
+With Redis: `manage.py rqcron voiceapp.cron` (one process per deployment; rq's CronScheduler
+enqueues each job on its queue for the rq workers). Without Redis (the embedded demo), the web
+process runs the same schedule in a thread (voiceapp.jobs.start_schedule_in_process).
+"""
+
+from django.conf import settings
+from rq import cron
+
+from calls.reaper import reap_calls
+
+# Calls whose process died, or whose stream never opened, get a final status.
+cron.register(
+    reap_calls,
+    "default",
+    interval=settings.REAPER_INTERVAL_SECONDS,
+    job_timeout=120,
+    name="reap-calls",
+)
