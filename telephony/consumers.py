@@ -6,12 +6,15 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from telephony.media_protocol import ProtocolError, decode
 from telephony.media_stream import REFUSED, TwilioMediaStream
 from telephony.signatures import stream_signers
 
 log = logging.getLogger(__name__)
+
+SERVER_ERROR = 1011  # the WebSocket close code for "the server failed"
 
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):
@@ -33,6 +36,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             return
         self.stream = TwilioMediaStream(self._send_text, self._close, signers)
         await self.accept()
+        self.stream.expect_start(settings.MEDIA_START_TIMEOUT_SECONDS)
 
     async def dispatch(self, message) -> None:
         # Channels closes stale database connections before every message, a hop to the sync
@@ -47,6 +51,21 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.stream is None:
             return
+        try:
+            await self._receive(self.stream, text_data, bytes_data)
+        except Exception:
+            # Left to Channels, the socket would close with 1011 and the call's session live
+            # on without it (to hang up on nobody at its silence timeout): end the call here.
+            log.exception("media stream failed; ending the call")
+            try:
+                await self.stream.end("error")
+            except Exception:
+                log.exception("the failed media stream's call did not end cleanly")
+            await self.close(code=SERVER_ERROR)
+
+    async def _receive(
+        self, stream: TwilioMediaStream, text_data: str | None, bytes_data: bytes | None
+    ) -> None:
         if text_data is None:
             log.warning(
                 "binary frame on the media stream, skipped", extra={"bytes": len(bytes_data or b"")}
@@ -57,7 +76,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         except ProtocolError as exc:
             log.warning("malformed media stream message, skipped: %s", exc)
             return
-        await self.stream.handle(event)
+        await stream.handle(event)
 
     async def disconnect(self, code: int) -> None:
         if self.stream is not None:

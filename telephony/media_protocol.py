@@ -9,10 +9,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 
 MAX_MESSAGE_CHARS = 64 * 1024  # a 20 ms frame is ~400 characters; anything huge is not Twilio
 MAX_PAYLOAD_BYTES = 16 * 1024
+# Twilio's messages nest at most 3 levels ({"start": {"mediaFormat": {...}}}). The json module
+# recurses once per level, so a 60 KB frame of '{"a":' would otherwise raise RecursionError.
+MAX_DEPTH = 8
+# A JSON string, or an unterminated one to the end of the text (so the scan is linear).
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_INNERMOST_PAIR = re.compile(r"\{\}|\[\]")
 
 
 class ProtocolError(ValueError):
@@ -79,10 +87,25 @@ def _obj(message: dict, key: str) -> dict:
     return value
 
 
+def _check_depth(text: str) -> None:
+    # A real frame has a handful of brackets (base64 has none), so counting them in C is all
+    # a frame costs. Otherwise, with strings cut out, each pass removes the innermost pairs:
+    # what is left after MAX_DEPTH passes is nested deeper (or unbalanced, so not JSON).
+    if text.count("{") + text.count("[") <= MAX_DEPTH:
+        return
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    for _ in range(MAX_DEPTH):
+        brackets = _INNERMOST_PAIR.sub("", brackets)
+        if not brackets:
+            return
+    raise ProtocolError(f"message nested more than {MAX_DEPTH} levels deep")
+
+
 def decode(text: str) -> InboundEvent:
     """One text frame from Twilio as an event. Raises ProtocolError for anything else."""
     if len(text) > MAX_MESSAGE_CHARS:
         raise ProtocolError(f"message of {len(text)} characters is over the limit")
+    _check_depth(text)
     try:
         message = json.loads(text)
     except ValueError:

@@ -3,6 +3,7 @@ carries audio, marks and digits between the wire and the session."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -33,20 +34,31 @@ Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int], Awaitable[None]]
 
 REFUSED = 4403  # close code for a stream we will not serve
+NO_START = 4408  # close code for a socket that never said which call it carries
 
 
-def _connectable(call_id: int, call_sid: str, account_sid: str) -> bool:
+def _claim(call_id: int, call_sid: str, account_sid: str, stream_sid: str) -> str:
+    """Make this stream the call's one stream; "" when it is, else why not.
+
+    A token opens one stream once: the stream sid is set only where it is still empty, in one
+    UPDATE, so of two sockets presenting the same token (at once or one after the other)
+    exactly one gets the call.
+    """
     call = (
         Call.objects.filter(pk=call_id)
         .only("twilio_call_sid", "twilio_account_sid", "status")
         .first()
     )
-    return (
-        call is not None
-        and not call.is_final
-        and call.twilio_call_sid == call_sid
-        and call.twilio_account_sid == account_sid
-    )
+    if (
+        call is None
+        or call.is_final
+        or call.twilio_call_sid != call_sid
+        or call.twilio_account_sid != account_sid
+    ):
+        return "no such call in progress"
+    if not Call.objects.filter(pk=call_id, stream_sid="").update(stream_sid=stream_sid):
+        return "the call already has a media stream"
+    return ""
 
 
 def _raising_transport_closed(send: Send) -> Send:
@@ -74,10 +86,26 @@ class TwilioMediaStream:
         self.call_id: int | None = None
         self.session: CallSession | None = None
         self.refused = False
+        self.start_seen = False
+        self._start_deadline: asyncio.Task | None = None
         self._closed = False
+
+    def expect_start(self, seconds: float) -> None:
+        """Close the socket unless a start message comes within `seconds`."""
+        self._start_deadline = asyncio.create_task(
+            self._close_unless_started(seconds), name="media-stream-start-deadline"
+        )
+
+    async def _close_unless_started(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if not self.start_seen and not self._closed:
+            log.warning("media stream closed: no start message within %s s", seconds)
+            await self._close(NO_START)
 
     # -- wire → session
     async def handle(self, event: InboundEvent) -> None:
+        if self._closed:
+            return  # ended (after a failure): what the socket still had queued is moot
         if isinstance(event, Start):
             await self._start(event)
         elif isinstance(event, Connected):
@@ -98,6 +126,7 @@ class TwilioMediaStream:
             await self._close(1000)
 
     async def _start(self, start: Start) -> None:
+        self.start_seen = True
         if self.session is not None or self.refused:
             log.warning(
                 "second start on a media stream, skipped", extra={"stream_sid": start.stream_sid}
@@ -132,14 +161,16 @@ class TwilioMediaStream:
             return str(exc)
         if grant.account_sid not in self.signers or grant.account_sid != start.account_sid:
             return "stream token and signature are for different accounts"
-        if not await database_sync_to_async(_connectable)(
-            grant.call_id, start.call_sid, grant.account_sid
-        ):
-            return "no such call in progress"
-        self.call_id = grant.call_id
-        return ""
+        refusal = await database_sync_to_async(_claim)(
+            grant.call_id, start.call_sid, grant.account_sid, start.stream_sid
+        )
+        if not refusal:
+            self.call_id = grant.call_id
+        return refusal
 
     async def end(self, outcome: str) -> None:
+        if self._start_deadline is not None:
+            self._start_deadline.cancel()
         if self._closed:
             return
         self._closed = True

@@ -225,6 +225,8 @@ SPECTACULAR_SETTINGS = {
 # Telephony
 TWILIO_API_BASE_URL = env_url("TWILIO_API_BASE_URL", "", schemes=("https", "http"))
 STREAM_TOKEN_TTL = env_int("STREAM_TOKEN_TTL", 300, minimum=10)
+# A media socket that has not sent its start message by then is closed (Twilio sends it at once).
+MEDIA_START_TIMEOUT_SECONDS = env_int("MEDIA_START_TIMEOUT_SECONDS", 5, minimum=1)
 PROVIDER_PLUGINS = env_list("PROVIDER_PLUGINS", [])
 
 # Providers (keys are optional: an agent whose provider has no key falls back to its fallback)

@@ -131,7 +131,8 @@ class Listener:
         self.session: STTSession | None = None
         self._converter: FromMulaw8k | None = None
         self._reader: asyncio.Task | None = None
-        self._replay: deque[bytes] = deque(maxlen=self.REPLAY_FRAMES)
+        # Frames, and None where an utterance ended before any recogniser was open.
+        self._replay: deque[bytes | None] = deque(maxlen=self.REPLAY_FRAMES)
         self._closed = False
 
     @property
@@ -174,7 +175,10 @@ class Listener:
             self._converter = FromMulaw8k(stt.input_format)
             self._reader = asyncio.create_task(self._read(session, stt), name=f"stt-{stt.name}")
             for frame in list(self._replay):  # heard before this recogniser was ready
-                await self._send(frame)
+                if frame is None:
+                    await self.finalize()
+                else:
+                    await self._send(frame)
             if previous is not None and self.on_switch:
                 await self.on_switch()
             return
@@ -232,11 +236,15 @@ class Listener:
                 log.info("audio not accepted by the recogniser", extra={"error": str(error)})
 
     async def finalize(self) -> None:
-        if self.session is not None:
-            try:
-                await self.session.finalize()
-            except ProviderError as error:
-                log.info("finalize not accepted by the recogniser", extra={"error": str(error)})
+        if self.session is None:
+            # Speech that came faster than the recogniser opened (a burst of frames, a busy
+            # worker): the utterance's end waits in the replay, so each one is still heard.
+            self._replay.append(None)
+            return
+        try:
+            await self.session.finalize()
+        except ProviderError as error:
+            log.info("finalize not accepted by the recogniser", extra={"error": str(error)})
 
     async def close(self) -> None:
         self._closed = True

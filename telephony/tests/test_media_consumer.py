@@ -12,8 +12,9 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from twilio.request_validator import RequestValidator
 
+from calls.engine.session import CallSession
 from calls.models import Call, CallEvent, Turn
-from telephony import stream_token
+from telephony import media_stream, stream_token
 from telephony.signatures import forget_cached_tokens
 from telephony.tests import conftest as doubles
 from voiceapp.routing import websocket_urlpatterns
@@ -114,6 +115,31 @@ async def receive_until(comm, predicate, timeout: float = 5.0) -> list[dict]:
 def call_state(call_id):
     call = Call.objects.get(pk=call_id)
     return call.status, call.outcome, call.stream_sid, call.status_history
+
+
+@database_sync_to_async
+def event_kinds(call_id) -> list[str]:
+    return list(
+        CallEvent.objects.filter(call_id=call_id).order_by("pk").values_list("kind", flat=True)
+    )
+
+
+@database_sync_to_async
+def caller_turns(call_id) -> list[str]:
+    turns = Turn.objects.filter(call_id=call_id, speaker="caller").order_by("index")
+    return list(turns.values_list("text", flat=True))
+
+
+async def say_something(comm) -> None:
+    for n in range(10):
+        await comm.send_to(text_data=media(VOICE, n))
+    for n in range(6):
+        await comm.send_to(text_data=media(SILENCE, n))
+
+
+async def hang_up(comm) -> None:
+    await comm.send_to(text_data=json.dumps({"event": "stop", "stop": {}}))
+    await receive_until(comm, lambda m: m.get("event") == "__close__")
 
 
 # ---------------------------------------------------------------- the handshake
@@ -320,3 +346,148 @@ async def test_frames_do_not_hop_to_the_database_thread(live_world, monkeypatch)
     await comm.send_to(text_data=json.dumps({"event": "stop", "stop": {}}))
     await receive_until(comm, lambda m: m.get("event") == "__close__")
     await comm.disconnect()
+
+
+# ---------------------------------------------------------------- input that used to crash
+
+
+async def test_a_deeply_nested_frame_is_skipped_and_the_call_goes_on(live_world, caplog):
+    comm = communicator()
+    assert (await comm.connect())[0]
+    await comm.send_to(text_data=start_message(live_world))
+    greeting = await receive_until(comm, lambda m: m.get("event") == "mark")
+    nested = '{"a":' * 10000 + "1" + "}" * 10000  # 60 KB, under the size limit
+    await comm.send_to(text_data=nested)
+    # Later messages are still handled: the greeting's mark, then the caller's question.
+    await comm.send_to(text_data=json.dumps({"event": "mark", "mark": greeting[-1]["mark"]}))
+    await say_something(comm)
+    await receive_until(comm, lambda m: m.get("event") == "media", timeout=8)
+    await hang_up(comm)
+    await comm.disconnect()
+    assert "nested more than" in caplog.text
+    assert await caller_turns(live_world.call.pk) == ["what are your hours"]
+    status, outcome, _, _ = await call_state(live_world.call.pk)
+    assert status == "completed" and outcome == "caller_hung_up"
+
+
+async def test_a_failure_in_the_stream_ends_the_call_once(live_world, monkeypatch, caplog):
+    sessions: list[CallSession] = []
+    real_open_call = media_stream.open_call
+
+    async def open_call(*args, **kwargs):
+        session = await real_open_call(*args, **kwargs)
+        sessions.append(session)
+        return session
+
+    async def on_audio(self, mulaw):
+        raise RuntimeError("the audio path broke")
+
+    monkeypatch.setattr("telephony.media_stream.open_call", open_call)
+    monkeypatch.setattr(CallSession, "on_audio", on_audio)
+    comm = communicator()
+    assert (await comm.connect())[0]
+    await comm.send_to(text_data=start_message(live_world))
+    await receive_until(comm, lambda m: m.get("event") == "mark")
+    await comm.send_to(text_data=media(VOICE))
+    await comm.send_to(text_data=media(VOICE, 2))  # queued behind the failure: moot
+    closed = await receive_until(comm, lambda m: m.get("event") == "__close__")
+    await comm.disconnect()
+    assert closed[-1]["code"] == 1011
+    (session,) = sessions
+    await asyncio.wait_for(session.wait_closed(), timeout=10)
+    # Nothing of the call is left running: no watchdog to say goodbye to nobody later.
+    prefix = f"call-{live_world.call.pk}-"
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith(prefix)]
+    kinds = await event_kinds(live_world.call.pk)
+    assert kinds.count("started") == 1 and kinds.count("ended") == 1 and "silence" not in kinds
+    ended = await CallEvent.objects.aget(call_id=live_world.call.pk, kind="ended")
+    assert ended.data == {"outcome": "error"}
+    status, outcome, _, _ = await call_state(live_world.call.pk)
+    assert status == "completed" and outcome == "error"
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1 and "the audio path broke" in caplog.text
+
+
+# ---------------------------------------------------------------- one stream per call
+
+
+async def test_a_second_socket_with_the_same_token_is_refused(live_world, caplog):
+    first = communicator()
+    assert (await first.connect())[0]
+    await first.send_to(text_data=start_message(live_world))
+    greeting = await receive_until(first, lambda m: m.get("event") == "mark")
+    for _ in range(2):  # while the first plays, and again after that refusal
+        other = communicator()
+        assert (await other.connect())[0]
+        await other.send_to(text_data=start_message(live_world))
+        refused = await receive_until(other, lambda m: m.get("event") == "__close__")
+        await other.disconnect()
+        assert refused == [{"event": "__close__", "code": 4403}]
+    assert caplog.text.count("the call already has a media stream") == 2
+    # The first stream is untouched: it still hears the caller and answers.
+    await first.send_to(text_data=json.dumps({"event": "mark", "mark": greeting[-1]["mark"]}))
+    await say_something(first)
+    await receive_until(first, lambda m: m.get("event") == "media", timeout=8)
+    await hang_up(first)
+    await first.disconnect()
+    assert await caller_turns(live_world.call.pk) == ["what are your hours"]
+    kinds = await event_kinds(live_world.call.pk)
+    assert kinds.count("started") == 1 and kinds.count("ended") == 1
+    greeting_turn = await Turn.objects.aget(call_id=live_world.call.pk, index=0)
+    assert greeting_turn.text == "Hello."
+
+
+async def test_two_sockets_racing_with_one_token_get_one_stream(live_world):
+    sockets = [communicator(), communicator()]
+    for comm in sockets:
+        assert (await comm.connect())[0]
+    await asyncio.gather(*(c.send_to(text_data=start_message(live_world)) for c in sockets))
+    firsts = await asyncio.gather(
+        *(receive_until(c, lambda m: m.get("event") in ("mark", "__close__")) for c in sockets)
+    )
+    outcomes = sorted(seen[-1]["event"] for seen in firsts)
+    assert outcomes == ["__close__", "mark"]
+    (refused,) = [seen[-1] for seen in firsts if seen[-1]["event"] == "__close__"]
+    assert refused["code"] == 4403
+    (winner,) = [c for c, seen in zip(sockets, firsts, strict=True) if seen[-1]["event"] == "mark"]
+    await hang_up(winner)
+    for comm in sockets:
+        await comm.disconnect()
+    kinds = await event_kinds(live_world.call.pk)
+    assert kinds.count("started") == 1 and kinds.count("ended") == 1
+
+
+# ---------------------------------------------------------------- sockets that never start
+
+
+@pytest.mark.parametrize("sends", [[], ["connected"], ["connected", "media"]])
+async def test_a_socket_without_a_start_is_closed(live_world, settings, caplog, sends):
+    settings.MEDIA_START_TIMEOUT_SECONDS = 0.5
+    comm = communicator()
+    assert (await comm.connect())[0]
+    if "connected" in sends:
+        await comm.send_to(
+            text_data=json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        )
+    if "media" in sends:
+        await comm.send_to(text_data=media())
+    closed = await comm.receive_output(timeout=10)
+    await comm.disconnect()
+    assert closed == {"type": "websocket.close", "code": 4408}
+    assert "no start message within 0.5 s" in caplog.text
+    assert (await call_state(live_world.call.pk))[0] == "ringing"
+
+
+async def test_the_start_deadline_spares_a_stream_that_started(live_world, settings):
+    settings.MEDIA_START_TIMEOUT_SECONDS = 0.3
+    comm = communicator()
+    assert (await comm.connect())[0]
+    await comm.send_to(text_data=start_message(live_world))
+    greeting = await receive_until(comm, lambda m: m.get("event") == "mark")
+    await asyncio.sleep(1.0)  # well past the deadline
+    await comm.send_to(text_data=json.dumps({"event": "mark", "mark": greeting[-1]["mark"]}))
+    await say_something(comm)
+    await receive_until(comm, lambda m: m.get("event") == "media", timeout=8)
+    await hang_up(comm)
+    await comm.disconnect()
+    assert await caller_turns(live_world.call.pk) == ["what are your hours"]

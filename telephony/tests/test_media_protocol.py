@@ -110,3 +110,22 @@ def test_outbound_messages_are_the_three_twilio_accepts():
         "mark": {"name": "t0s1"},
     }
     assert json.loads(encode_clear("MZ1")) == {"event": "clear", "streamSid": "MZ1"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a":' * 10000 + "1" + "}" * 10000,  # would raise RecursionError inside json
+        "[" * 20000,
+        '{"event": "mark", "mark": {"name": "x"}, "x": ' + "[" * 9 + "]" * 9 + "}",
+    ],
+)
+def test_messages_nested_too_deep_are_refused_before_parsing(text):
+    with pytest.raises(ProtocolError, match="nested more than 8 levels"):
+        decode(text)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    message = {"event": "mark", "mark": {"name": '{[{[{[{[{[ "quoted" \\ ]}'}}
+    assert decode(json.dumps(message)) == Mark('{[{[{[{[{[ "quoted" \\ ]}')
+    assert decode(json.dumps(START)) == decode(json.dumps(START, indent=2))
