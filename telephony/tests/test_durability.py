@@ -22,10 +22,9 @@ from calls.engine.session import TransportClosed
 from calls.models import Call, CallEvent
 from calls.reaper import reap_calls
 from telephony.media_stream import TwilioMediaStream
-from telephony.tests.test_end_to_end import ROOT, caller_for, free_port, server_env, twilio_rest
+from telephony.tests.test_end_to_end import ROOT, caller_for, free_port, server_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
-__all__ = ["twilio_rest"]  # the fixture, shared with the end-to-end tests
 
 # A greeting of ~9 s of tone (bench_tts: 60 ms a character): the call is mid-greeting when the
 # server goes away.
