@@ -52,7 +52,9 @@ class Speaker:
                 start_fallback = lambda: self._chunks(fallback, "", text)  # noqa: E731
             try:
                 race = await first_answer(
-                    self._chunks(self.primary, self.voice, text), start_fallback, self.hedge_after
+                    self._chunks(self.primary, self.voice, text),
+                    start_fallback,
+                    self.hedge_after if self.primary.remote else None,
                 )
             except ProviderError as error:
                 breaker.record_failure(error)
@@ -150,7 +152,7 @@ class Listener:
             stt = self.candidates.pop(0)
             backup = self.candidates[0] if self.candidates else None
             start_backup = None
-            if backup is not None and self.hedge_after is not None:
+            if backup is not None and self.hedge_after is not None and stt.remote:
                 start_backup = functools.partial(self._opening, backup)
             try:
                 race = await first_answer(

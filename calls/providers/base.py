@@ -90,6 +90,10 @@ class STT(abc.ABC):
     name: str = "stt"
     input_format: AudioFormat = MULAW_8K
     streaming: bool = True
+    # A network service, worth hedging (its fallback started alongside when it is slow to
+    # answer). A local one is CPU-bound: a second one started alongside competes for the same
+    # cores, and under load the robotic fallback voice would win every sentence.
+    remote: bool = True
 
     @abc.abstractmethod
     async def open(self, *, language: str, hints: list[str] | None = None) -> STTSession:
@@ -150,6 +154,10 @@ class LLM(abc.ABC):
     """
 
     name: str = "llm"
+    # A network service, worth hedging (its fallback started alongside when it is slow to
+    # answer). A local one is CPU-bound: a second one started alongside competes for the same
+    # cores, and under load the robotic fallback voice would win every sentence.
+    remote: bool = True
 
     @abc.abstractmethod
     def stream(
@@ -167,6 +175,10 @@ class TTS(abc.ABC):
 
     name: str = "tts"
     output_format: AudioFormat = MULAW_8K
+    # A network service, worth hedging (its fallback started alongside when it is slow to
+    # answer). A local one is CPU-bound: a second one started alongside competes for the same
+    # cores, and under load the robotic fallback voice would win every sentence.
+    remote: bool = True
 
     @abc.abstractmethod
     def synthesize(

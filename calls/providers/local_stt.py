@@ -178,6 +178,7 @@ class LocalWhisperSTT(STT):
     """Offline English STT (whisper tiny.en); not streaming, input PCM16 16 kHz."""
 
     name = NAME
+    remote = False
     input_format = PCM16_16K
     streaming = False
 

@@ -80,6 +80,7 @@ class PiperTTS(TTS):
     """
 
     name = "piper"
+    remote = False
 
     def __init__(
         self,
@@ -243,6 +244,7 @@ class EspeakTTS(TTS):
     """libespeak-ng through ctypes: robotic but instant, the offline fallback voice."""
 
     name = "espeak"
+    remote = False
     output_format = AudioFormat("pcm16", ESPEAK_SAMPLE_RATE)
 
     def __init__(self, *, words_per_minute: int = 175) -> None:

@@ -247,7 +247,9 @@ class FallbackLLM(LLM):
                 start_fallback = lambda: self._timed(fallback, messages, tools)  # noqa: E731
             try:
                 race = await first_answer(
-                    self._timed(self.primary, messages, tools), start_fallback, self.hedge_after
+                    self._timed(self.primary, messages, tools),
+                    start_fallback,
+                    self.hedge_after if self.primary.remote else None,
                 )
             except ProviderError as error:
                 breaker.record_failure(error)

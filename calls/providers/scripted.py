@@ -22,6 +22,7 @@ DONE = "All right."
 
 class ScriptedBrain(LLM):
     name = "scripted"
+    remote = False
 
     def __init__(self, tools: list[Tool], context: ToolContext) -> None:
         self.tools = tools

@@ -169,3 +169,22 @@ async def test_a_hanging_groq_hands_the_turn_to_the_fallback_after_the_hedge():
         events = [e async for e in llm.stream([{"role": "user", "content": "hi"}], [])]
         assert time.monotonic() - t0 < HEDGE + 0.5
     assert events == [TextDelta("From the backup.")]
+
+
+async def test_a_slow_local_provider_is_not_hedged():
+    """A local provider is CPU-bound: starting its fallback alongside only competes for the same
+    cores (under load the robotic fallback voice won the greeting). It is waited for."""
+    from calls.engine.speech import Speaker
+
+    class SlowLocalVoice(ToneTTS):
+        remote = False
+
+        async def synthesize(self, text, *, voice="", language="en"):
+            await asyncio.sleep(HEDGE + 0.3)
+            async for chunk in super().synthesize(text, voice=voice, language=language):
+                yield chunk
+
+    primary, backup = SlowLocalVoice(name="piper-like"), ToneTTS(name="backup")
+    speaker = Speaker(primary, backup, first_timeout=5, idle_timeout=5, hedge_after=HEDGE)
+    audio = b"".join([c async for c in speaker.synthesize("Hello there.")])
+    assert audio and primary.spoken == ["Hello there."] and backup.spoken == []
