@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.views import redirect_to_login
+from django.urls import reverse
+from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import serializers, viewsets
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied
 
 from voiceapp.models import Tenant
 from voiceapp.permissions import IsTenantStaff, OwnerManages
@@ -89,3 +92,16 @@ class TenantScopedViewSet(TenantScopedQuerysetMixin, viewsets.ModelViewSet):
 
 class TenantScopedReadOnlyViewSet(TenantScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     pass
+
+
+class ApiDocsView(SpectacularSwaggerSplitView):
+    """Swagger UI for the API's users, under the Content-Security-Policy: its assets from the
+    project's static files, its init script a request of its own, no inline code. Someone not
+    logged in is sent to the login page first."""
+
+    template_name = "voiceapp/api_docs.html"
+
+    def handle_exception(self, exc):
+        if isinstance(exc, NotAuthenticated):
+            return redirect_to_login(self.request.get_full_path(), reverse("admin:login"))
+        return super().handle_exception(exc)
