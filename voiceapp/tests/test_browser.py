@@ -63,7 +63,9 @@ def network_events(driver, method: str) -> list[dict]:
 
 def requested_urls(driver) -> list[str]:
     """Every URL the browser asked for since the last call."""
-    return [event["request"]["url"] for event in network_events(driver, "Network.requestWillBeSent")]
+    return [
+        event["request"]["url"] for event in network_events(driver, "Network.requestWillBeSent")
+    ]
 
 
 def document_headers(driver) -> dict[str, str]:
