@@ -97,7 +97,13 @@ def test_https_pages_send_hsts_and_csp(production_answers):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("SECURE_HSTS_SECONDS", "a year"), ("SECURE_SSL_REDIRECT", "sometimes")],
+    [
+        ("SECURE_HSTS_SECONDS", "a year"),
+        ("SECURE_SSL_REDIRECT", "sometimes"),
+        ("LOGIN_FAILURE_LIMIT", "0"),
+        ("API_USER_RATE", "lots"),
+        ("API_ANON_RATE", "10/fortnight"),
+    ],
 )
 def test_malformed_security_setting_names_the_variable(name, value):
     result = run(["-c", "import django; django.setup()"], production_env(**{name: value}))
