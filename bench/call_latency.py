@@ -84,6 +84,7 @@ def server_env(extra: dict[str, str]) -> dict[str, str]:
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         PUBLIC_BASE_URL=PUBLIC_BASE_URL,
+        SECURE_SSL_REDIRECT="false",  # the simulated Twilio speaks plain http to 127.0.0.1
         ALLOWED_HOSTS="127.0.0.1,localhost",
         ENCRYPTION_KEY=Fernet.generate_key().decode(),
         DATABASE_URL=f"{PG}/{DB_NAME}".replace("postgresql://", "postgres://"),

@@ -7,10 +7,11 @@ from voiceapp.tenancy import TenantModelAdmin
 
 
 class TwilioAccountForm(forms.ModelForm):
+    # Write-only: an owner may type a new token; the page never holds the current one.
     auth_token = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
         required=False,
-        help_text="Stored encrypted. Leave blank to keep the current token.",
+        help_text="Stored encrypted and never shown. Leave blank to keep the current token.",
     )
 
     class Meta:
@@ -28,11 +29,19 @@ class TwilioAccountForm(forms.ModelForm):
 
 @admin.register(TwilioAccount)
 class TwilioAccountAdmin(TenantModelAdmin):
-    owner_only = True
+    """Owners manage accounts (`TwilioAccount.owner_only`); other members only read them."""
+
     form = TwilioAccountForm
     list_display = ["name", "account_sid", "tenant", "created_at"]
     search_fields = ["name", "account_sid"]
     readonly_fields = ["created_at", "updated_at"]
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if not self.has_change_permission(request, obj):
+            # A view-only page shows each field's value as text: the token would be shown.
+            fields = [name for name in fields if name != "auth_token"]
+        return fields
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

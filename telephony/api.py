@@ -1,16 +1,26 @@
+from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
-from telephony.models import PhoneNumber, TwilioAccount, normalize_e164
+from telephony.models import PhoneNumber, TwilioAccount, normalize_e164, validate_account_sid
+from telephony.signatures import forget_cached_tokens
 from voiceapp.api import TenantScopedSerializer, TenantScopedViewSet
 
 
 class TwilioAccountSerializer(TenantScopedSerializer):
+    # Write-only: owners may replace the token; nobody, owner included, reads it back.
     auth_token = serializers.CharField(write_only=True, style={"input_type": "password"})
 
     class Meta:
         model = TwilioAccount
         fields = ["id", "tenant", "name", "account_sid", "auth_token", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
+
+    def validate_account_sid(self, value: str) -> str:
+        try:
+            validate_account_sid(value)
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return value
 
 
 class PhoneNumberSerializer(TenantScopedSerializer):
@@ -20,8 +30,6 @@ class PhoneNumberSerializer(TenantScopedSerializer):
         read_only_fields = ["created_at"]
 
     def validate_number(self, value: str) -> str:
-        from django.core.exceptions import ValidationError
-
         try:
             return normalize_e164(value)
         except ValidationError as exc:
@@ -41,8 +49,24 @@ class PhoneNumberSerializer(TenantScopedSerializer):
 
 
 class TwilioAccountViewSet(TenantScopedViewSet):
+    """Members list and read accounts (never the token); owners add, change and delete them
+    (`TwilioAccount.owner_only`, enforced by the viewset's `OwnerManages`)."""
+
     queryset = TwilioAccount.objects.all()
     serializer_class = TwilioAccountSerializer
+
+    # A changed or deleted token must stop (or start) signing at once, as after an admin save.
+    def perform_create(self, serializer) -> None:
+        super().perform_create(serializer)
+        forget_cached_tokens()
+
+    def perform_update(self, serializer) -> None:
+        super().perform_update(serializer)
+        forget_cached_tokens()
+
+    def perform_destroy(self, instance) -> None:
+        super().perform_destroy(instance)
+        forget_cached_tokens()
 
 
 class PhoneNumberViewSet(TenantScopedViewSet):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -21,8 +23,22 @@ def normalize_e164(value: str, region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+
+
+def validate_account_sid(value: str) -> None:
+    """ValidationError unless `value` looks like a Twilio account SID."""
+    if not _ACCOUNT_SID.fullmatch(value or ""):
+        raise ValidationError(
+            f"{value!r} is not an account SID: 'AC' and 32 hex characters, "
+            "as in Twilio's console (Account Info)."
+        )
+
+
 class TwilioAccount(TenantOwned):
     """A Twilio account (or subaccount). Its auth token signs every webhook and stream."""
+
+    owner_only = True  # its token forges webhooks: only a tenant's owners add, change, delete
 
     name = models.CharField(max_length=120, default="Main")
     account_sid = models.CharField(max_length=64, unique=True)
@@ -37,8 +53,10 @@ class TwilioAccount(TenantOwned):
         return f"{self.name} ({self.account_sid})"
 
     def clean(self) -> None:
-        if not self.account_sid.startswith("AC") or len(self.account_sid) != 34:
-            raise ValidationError({"account_sid": "An account SID is 'AC' and 32 hex characters."})
+        try:
+            validate_account_sid(self.account_sid)
+        except ValidationError as exc:
+            raise ValidationError({"account_sid": exc.messages}) from None
 
 
 class PhoneNumber(TenantOwned):

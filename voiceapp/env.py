@@ -79,3 +79,17 @@ def env_url(name: str, default: str, *, schemes: tuple[str, ...], origin_only: b
             )
         return f"{parts.scheme}://{parts.netloc}"
     return value.rstrip("/")
+
+
+_RATE_PERIODS = ("second", "minute", "hour", "day")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as Django REST framework reads it: a count per period, e.g. 120/minute."""
+    value = env_str(name, default)
+    count, _, period = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in _RATE_PERIODS:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate (a count per {', '.join(_RATE_PERIODS)}: 120/minute)"
+        )
+    return value

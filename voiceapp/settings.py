@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from voiceapp.env import env_bool, env_choice, env_int, env_list, env_str, env_url
+from voiceapp.env import env_bool, env_choice, env_int, env_list, env_rate, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -108,6 +109,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "channels",
     "django_rq",
     "voiceapp",
@@ -125,6 +129,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its refusal.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "voiceapp.urls"
@@ -162,11 +169,69 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# -- Security: HTTPS behind the TLS-terminating proxy, HSTS, the Content-Security-Policy
+_HTTPS = not DEBUG and PUBLIC_BASE_URL.startswith("https://")
 if not DEBUG:
+    # The proxy in front terminates TLS and says so in X-Forwarded-Proto (it must set it).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SESSION_COOKIE_SECURE = PUBLIC_BASE_URL.startswith("https://")
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SESSION_COOKIE_SECURE = _HTTPS
+    CSRF_COOKIE_SECURE = _HTTPS
 CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _HTTPS)
+# A load balancer probes over plain http, from inside: those answer where they are asked.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Preloading is the domain owner's decision (browsers' lists take only a whole registrable
+# domain and months to leave), not this service's default: its check is quiet until asked for.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# Every page, the admin's and the API docs' included, runs only the project's own scripts and
+# styles, served from its own static files. Style attributes are allowed (they cannot run
+# code; the call page's templates use them); <style> elements and inline scripts are not.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "media-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# -- Sign-in: failed logins limited (django-axes) and the API throttled
+# A login without a request (a management command, a shell) is not counted: nothing to lock.
+AUTHENTICATION_BACKENDS = [
+    "voiceapp.login_limits.LoginLimitBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_COOLOFF_SECONDS = env_int("LOGIN_COOLOFF_SECONDS", 60, minimum=1)
+# Proxies in front of Daphne that append the client's address to X-Forwarded-For: the client is
+# that many entries from the right. Production has one (it terminates TLS); 0 trusts no header.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0 if DEBUG else 1, minimum=0)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_SECONDS)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "voiceapp.login_limits.client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_COOLOFF_MESSAGE = (
+    f"Too many failed logins for this user from your address: try again in "
+    f"{LOGIN_COOLOFF_SECONDS} seconds."
+)
+# Throttle counts (and anything else cached) are shared by every process through Redis.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 
 # Channels: Redis when configured, otherwise in-memory (one process, the demo).
 CHANNEL_LAYER_READ_TIMEOUT = 15  # seconds; must exceed channels-redis's 5 s blocking pop
@@ -203,9 +268,20 @@ RQ = {"COMMIT_MODE": "on_db_commit"}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        # A wrong token has no username for axes to count: this one refuses an address after
+        # LOGIN_FAILURE_LIMIT wrong tokens within LOGIN_COOLOFF_SECONDS (429).
+        "voiceapp.login_limits.LimitedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["voiceapp.permissions.IsTenantStaff"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("API_ANON_RATE", "60/minute"),
+        "user": env_rate("API_USER_RATE", "600/minute"),
+    },
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -215,6 +291,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tenant-scoped access to agents, numbers, calls and their transcripts.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are for the API's users: a tenant's staff, as the API itself.
+    "SERVE_PERMISSIONS": ["voiceapp.permissions.IsTenantStaff"],
+    # Swagger UI and Redoc from the project's own static files (drf-spectacular-sidecar).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "SttProviderEnum": "calls.models.STT_CHOICES",
         "LlmProviderEnum": "calls.models.LLM_CHOICES",
@@ -287,5 +369,9 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "daphne": {"level": "WARNING"},
+        "django.channels.server": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # lockouts; not every login's bookkeeping
+    },
 }

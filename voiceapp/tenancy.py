@@ -2,7 +2,8 @@
 
 A superuser sees every tenant; any other user sees the tenants they hold a Membership in,
 and nothing else. Models say how they reach their tenant with `tenant_path` (default
-"tenant"; a Turn says "call__tenant").
+"tenant"; a Turn says "call__tenant"), and with `owner_only = True` that only a tenant's owners
+may add, change or delete them (`may_manage`: the one rule the admin and the API both ask).
 """
 
 from __future__ import annotations
@@ -43,12 +44,47 @@ def tenant_ids(user) -> list[int] | None:
     return cached
 
 
-def is_owner(user, tenant_id: int) -> bool:
+def owned_tenant_ids(user) -> list[int] | None:
+    """The active tenants `user` is an owner of; None means all of them (a superuser)."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return []
     if user.is_superuser:
+        return None
+    cached = getattr(user, "_owned_tenant_ids", None)
+    if cached is None:
+        cached = list(
+            Membership.objects.filter(
+                user=user, tenant__active=True, role=Membership.Role.OWNER
+            ).values_list("tenant_id", flat=True)
+        )
+        user._owned_tenant_ids = cached
+    return cached
+
+
+def tenant_id_of(obj: models.Model) -> int:
+    """The pk of the tenant `obj` belongs to (a Tenant's own pk for a Tenant)."""
+    target = obj
+    for part in (tenant_path(type(obj)) or "tenant").split("__")[:-1]:
+        target = getattr(target, part)
+    return target.tenant_id if hasattr(target, "tenant_id") else target.pk
+
+
+def may_manage(user, model: type[models.Model], obj: models.Model | None = None) -> bool:
+    """The owner rule: may `user` add (no `obj`), change or delete (`obj`) rows of `model`?
+
+    Rows of a model marked `owner_only` (carrier credentials) are managed by a superuser or by
+    an owner of the row's tenant; to add one, the user must own at least one tenant (which
+    tenant the new row goes to is checked again with `obj` = that Tenant). Any other model:
+    every member may. Reading is not this rule's business: every member reads.
+    """
+    if not getattr(model, "owner_only", False):
         return True
-    return Membership.objects.filter(
-        user=user, tenant_id=tenant_id, role=Membership.Role.OWNER
-    ).exists()
+    owned = owned_tenant_ids(user)
+    if owned is None:
+        return True
+    if obj is None:
+        return bool(owned)
+    return tenant_id_of(obj) in owned
 
 
 def scope(queryset: models.QuerySet, user) -> models.QuerySet:
@@ -83,14 +119,13 @@ class TenantAdminMixin:
     staff member's tenants, and set the tenant on create.
 
     A member with one tenant never sees the tenant field; one with several picks among theirs.
+    Rows of an `owner_only` model are read-only to members who do not own their tenant.
     """
-
-    owner_only = False  # e.g. carrier credentials: only a tenant's owners manage them
 
     def get_queryset(self, request: HttpRequest):
         return scope(super().get_queryset(request), request.user)
 
-    # -- permissions: membership is the permission
+    # -- permissions: membership is the permission; owners manage `owner_only` models
     def _member(self, request: HttpRequest) -> bool:
         ids = tenant_ids(request.user)
         return ids is None or bool(ids)
@@ -102,33 +137,22 @@ class TenantAdminMixin:
         return self._member(request)
 
     def has_add_permission(self, request: HttpRequest, *args) -> bool:
-        return self._member(request) and self._may_manage(request, None)
+        return self._member(request) and may_manage(request.user, self.model)
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return self._member(request) and self._may_manage(request, obj)
+        return self._member(request) and may_manage(request.user, self.model, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return self._member(request) and self._may_manage(request, obj)
-
-    def _may_manage(self, request: HttpRequest, obj) -> bool:
-        if not self.owner_only or request.user.is_superuser:
-            return True
-        ids = tenant_ids(request.user) or []
-        if obj is not None:
-            return is_owner(request.user, self._tenant_id_of(obj))
-        return any(is_owner(request.user, tid) for tid in ids)
-
-    @staticmethod
-    def _tenant_id_of(obj) -> int:
-        path = tenant_path(type(obj))
-        target = obj
-        for part in (path or "tenant").split("__")[:-1]:
-            target = getattr(target, part)
-        return target.tenant_id if hasattr(target, "tenant_id") else target.pk
+        return self._member(request) and may_manage(request.user, self.model, obj)
 
     # -- choices
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
-        return _scoped(super().formfield_for_foreignkey(db_field, request, **kwargs), request)
+        field = _scoped(super().formfield_for_foreignkey(db_field, request, **kwargs), request)
+        if db_field.name == "tenant" and getattr(self.model, "owner_only", False):
+            owned = owned_tenant_ids(request.user)
+            if owned is not None:  # an owner-only row goes to a tenant the user owns
+                field.queryset = field.queryset.filter(pk__in=owned)
+        return field
 
     def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs):
         return _scoped(super().formfield_for_manytomany(db_field, request, **kwargs), request)

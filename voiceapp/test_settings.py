@@ -16,6 +16,7 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("PUBLIC_BASE_URL", "https://voice.example.test")
 os.environ.setdefault("ENCRYPTION_KEY", "dGVzdC1lbmNyeXB0aW9uLWtleS0zMi1ieXRlcy1sb24=")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the test client speaks plain http
 os.environ["DATABASE_URL"] = os.environ.get(
     "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/voiceapp"
 )

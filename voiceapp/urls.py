@@ -2,9 +2,10 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from voiceapp import health
+from voiceapp.api import ApiDocsView
 
 admin.site.site_header = "Voice agents"
 admin.site.site_title = "Voice agents"
@@ -17,7 +18,7 @@ urlpatterns = [
     path("telephony/", include("telephony.urls")),
     path("api/", include("voiceapp.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
 ]
 if settings.REDIS_URL:
     urlpatterns.append(path("django-rq/", include("django_rq.urls")))
