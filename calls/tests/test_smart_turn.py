@@ -18,79 +18,16 @@ import threading
 import numpy as np
 import pytest
 
-from calls.audio import convert_audio, ulaw_decode
+from bench.smart_turn import RATE, at_vad_end, caller, cut_at_pause, ms
 from calls.engine import smart_turn
-from calls.providers.base import MULAW_8K, AudioFormat, ProviderError
-from calls.providers.local_tts import load_piper_voice, piper_pcm16
-
-# Piper varies every take; without its noise a take is repeatable, so the test is too.
-STEADY = {"length_scale": 0.9, "noise_scale": 0.0, "noise_w_scale": 0.0}
-RATE = smart_turn.PHONE_RATE
-FRAME_MS = 10
-QUIET = 100  # RMS below which a 10 ms frame of piper's output is a pause
+from calls.providers.base import ProviderError
+from calls.providers.local_tts import load_piper_voice
 
 
 @pytest.fixture(scope="module")
 def model() -> smart_turn.SmartTurnModel:
     load_piper_voice()
     return smart_turn.load_model()
-
-
-def caller(text: str) -> bytes:
-    """`text` as the engine hears it: piper, mu-law 8 kHz on the line, decoded to PCM16."""
-    pcm, rate = piper_pcm16(text, **STEADY)
-    return ulaw_decode(convert_audio(pcm, AudioFormat("pcm16", rate), MULAW_8K))
-
-
-def ms(duration: int) -> int:
-    """Bytes of PCM16 at 8 kHz in `duration` ms."""
-    return duration * RATE // 1000 * 2
-
-
-def frame_rms(pcm: bytes) -> np.ndarray:
-    samples = np.frombuffer(pcm, "<i2").astype(np.float64)
-    size = RATE * FRAME_MS // 1000
-    frames = samples[: len(samples) // size * size].reshape(-1, size)
-    return np.sqrt((frames**2).mean(axis=1))
-
-
-def speech_end_ms(pcm: bytes) -> int:
-    loud = np.nonzero(frame_rms(pcm) >= QUIET)[0]
-    return int(loud[-1] + 1) * FRAME_MS
-
-
-def pauses_ms(pcm: bytes, shortest: int = 120) -> list[int]:
-    """Where each pause of at least `shortest` ms inside the speech starts (ms), in order."""
-    quiet = frame_rms(pcm) < QUIET
-    loud = np.nonzero(~quiet)[0]
-    starts, i = [], int(loud[0])
-    while i < loud[-1]:
-        j = i
-        while quiet[j]:
-            j += 1
-        if (j - i) * FRAME_MS >= shortest:
-            starts.append(i * FRAME_MS)
-        i = j + 1
-    return starts
-
-
-def at_vad_end(pcm: bytes, end_ms: int | None = None) -> bytes:
-    """The utterance as the engine holds it when its VAD calls the end of speech: the speech
-    up to `end_ms` (default: where it stops) and 200 ms of line silence after it."""
-    end = speech_end_ms(pcm) if end_ms is None else end_ms
-    return pcm[: ms(end)] + bytes(ms(200))
-
-
-def cut_at_pause(sentence: str, words_before: str) -> bytes:
-    """`sentence` as if the caller stopped at the pause that follows `words_before`.
-
-    The pause is found in the sentence's own audio (nearest to where `words_before` alone
-    ends), so what the model hears is the real mid-sentence intonation, not a new reading.
-    """
-    audio = caller(sentence)
-    target = speech_end_ms(caller(words_before))
-    pause = min(pauses_ms(audio), key=lambda start: abs(start - target))
-    return at_vad_end(audio, pause)
 
 
 @pytest.mark.parametrize(
@@ -115,7 +52,7 @@ def test_a_complete_sentence_sounds_complete(model, text):
 )
 def test_the_same_sentence_stopped_at_a_hesitation_sounds_unfinished(model, sentence, words_before):
     whole = smart_turn.score(at_vad_end(caller(sentence)))
-    stopped = smart_turn.score(cut_at_pause(sentence, words_before))
+    stopped = smart_turn.score(cut_at_pause(sentence, words_before)[0])
     assert whole > 0.8
     assert stopped < 0.3
 
@@ -282,3 +219,30 @@ async def test_calls_score_concurrently_off_the_event_loop(model, monkeypatch):
         got = await asyncio.gather(*(smart_turn.score_async(turn) for turn in turns * 3))
     assert got == expected * 3
     assert loop_thread not in threads
+
+
+def test_start_up_preloads_the_turn_model(fresh_loader, monkeypatch):
+    from calls import warmup
+    from calls.providers import local_stt, local_tts
+
+    monkeypatch.setattr(local_stt, "load_model", lambda: None)  # not what this test is about
+    monkeypatch.setattr(local_tts, "load_piper_voice", lambda: None)
+    warmup.preload()
+    assert isinstance(smart_turn._model, smart_turn.SmartTurnModel)
+
+
+def test_start_up_without_the_model_says_so_once_and_goes_on(fresh_loader, monkeypatch, caplog):
+    from calls import warmup
+    from calls.providers import local_stt, local_tts
+
+    loaded = []
+    monkeypatch.setattr(local_stt, "load_model", lambda: loaded.append("whisper"))
+    monkeypatch.setattr(local_tts, "load_piper_voice", lambda: loaded.append("piper"))
+    monkeypatch.setattr(smart_turn, "DISTRIBUTION", "pipecat-ai-not-installed")
+    with caplog.at_level(logging.ERROR):
+        warmup.preload()
+        with pytest.raises(ProviderError):  # the engine's first turn: no second log line
+            smart_turn.load_model()
+    assert loaded == ["whisper", "piper"]
+    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "requirements-models.txt" in errors[0].getMessage()
