@@ -2,11 +2,13 @@
 
 Piper's voice takes ~3 s to load and whisper's ~0.6 s: paid by the first caller, that would
 trip the first-audio timeout and the call would start on the fallback voice. Daphne loads
-them in a background thread at start-up instead (PRELOAD_SPEECH_MODELS=false turns it off).
+them in a background thread at start-up instead (PRELOAD_SPEECH_MODELS=false turns it off),
+and the Smart Turn end-of-turn model with them, so the first turn is not the one that waits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -20,12 +22,21 @@ def preload() -> None:
     from calls.providers.local_stt import load_model
     from calls.providers.local_tts import load_piper_voice
 
-    for load in (vad.preload, load_model, load_piper_voice):
+    for load in (vad.preload, load_model, _load_turn_model, load_piper_voice):
         try:
             load()
         except Exception:  # a missing model is reported when a call needs it, not fatal here
             log.exception("could not preload %s", load.__qualname__)
     log.info("speech models loaded in %.1fs", time.monotonic() - started)
+
+
+def _load_turn_model() -> None:
+    from calls.engine import smart_turn
+    from calls.providers.base import ProviderError
+
+    # A missing model is logged once by load_model; turns then end on the VAD and text rules.
+    with contextlib.suppress(ProviderError):
+        smart_turn.load_model()
 
 
 def preload_in_background() -> None:
