@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from calls.audio import ulaw_decode
 from calls.engine.speech import Listener
-from calls.engine.turns import TurnDetector
+from calls.engine.turns import TurnDetector, sounds_unfinished
 from calls.providers.base import ProviderError, SpeechStarted, STTEvent, Transcript, UtteranceEnd
 from calls.vad import SpeechEnd, SpeechStart, VoiceActivityDetector
 
@@ -95,7 +95,8 @@ class Hearing:
         self._turn_audio = bytearray()  # PCM16 of the turn so far, for the turn model
         self._utterance_open = False  # a per-utterance recogniser is being fed this utterance
         self._utterance_start_ms = 0
-        self._unanswered: deque[float] = deque()  # lengths of utterances awaiting their final
+        # Utterances (start, end in stream ms) whose final text is awaited, oldest first.
+        self._unanswered: deque[tuple[int, int]] = deque()
         self._unheard_seconds = 0.0  # speech that came back as no words, this turn
         self._words_heard = 0  # finals with words, ever (a streaming recogniser's progress)
         self._started_at: datetime | None = None
@@ -165,11 +166,10 @@ class Hearing:
         self._timing.mark("endpoint", now)  # when the VAD was sure speech had ended
         self.hooks.caller_active()
         self.detector.speech_stopped(ended)
-        seconds = max(0.0, (at_ms - self._utterance_start_ms) / 1000)
         if self.listener.streaming:
-            self._watch_for_words(seconds)
+            self._watch_for_words(max(0.0, (at_ms - self._utterance_start_ms) / 1000))
         else:
-            self._expect_final(seconds)
+            self._expect_final((self._utterance_start_ms, at_ms))
             # A per-utterance recogniser may take a while to answer finalize(): the audio loop
             # must not wait for it.
             self._spawn(self.listener.finalize(), "finalize")
@@ -207,7 +207,8 @@ class Hearing:
         self._check_turn()
 
     def _final(self, text: str, *, speech_final: bool) -> None:
-        seconds = self._unanswered.popleft() if self._unanswered else 0.0
+        start_ms, end_ms = self._unanswered.popleft() if self._unanswered else (0, 0)
+        seconds = max(0.0, (end_ms - start_ms) / 1000)
         self.detector.final_text(text, speech_final=speech_final)
         self._final_heard.set()
         if text.strip():
@@ -217,6 +218,14 @@ class Hearing:
         if self._timing is not None:
             self._timing.mark("stt_final", self.clock())
         self._report_unheard()
+        if self.detector.texts and self._unanswered:
+            # Speech that came faster than real time (a burst): the next utterance still owed
+            # began after a silence, on the stream's own clock, that had ended this turn.
+            gap = (self._unanswered[0][0] - end_ms) / 1000
+            unfinished = sounds_unfinished(self.detector.text)
+            if gap >= (self.detector.hold if unfinished else self.detector.unsure_wait):
+                self.detector.decision = {"turn_signal": "stream_gap"}
+                self._take_turn(Timing(self.clock(), self._started_at))
 
     def _report_unheard(self) -> None:
         """Speech that came back as no words, once nothing else of the turn is awaited."""
@@ -249,13 +258,14 @@ class Hearing:
         if self.vad.speaking:
             self._utterance_open = True  # the rest of this utterance goes to the new one too
         else:
-            self._expect_final(0.0)
+            self._expect_final((self._utterance_start_ms, self._stream_ms))
             await self.listener.finalize()
 
-    def _expect_final(self, seconds: float) -> None:
-        """The utterance is over for the recogniser: its final text is now awaited."""
+    def _expect_final(self, utterance: tuple[int, int]) -> None:
+        """The utterance (start, end in stream ms) is over for the recogniser: its final text
+        is now awaited."""
         self._utterance_open = False
-        self._unanswered.append(seconds)
+        self._unanswered.append(utterance)
         self.detector.expect_final()
         self._final_heard.clear()
 
@@ -268,13 +278,7 @@ class Hearing:
             self._timers.append(asyncio.get_running_loop().call_later(0.05, self._check_turn))
             return
         if detector.due(now):
-            text = detector.take()
-            timing = self._timing or Timing(now, self._started_at)
-            timing.mark("turn_end", now)
-            timing.decision = dict(detector.decision)
-            self._unheard_seconds = 0.0
-            self._end_turn()
-            self.hooks.caller_turn(text, timing)
+            self._take_turn(self._timing or Timing(now, self._started_at))
             return
         if detector.speech_ended_at is not None and detector.texts:
             # Look again when the model's wait, the hold or the silence cap runs out.
@@ -285,6 +289,14 @@ class Hearing:
                 if delay > 0:
                     self._timers.append(loop.call_later(delay + 0.005, self._check_turn))
             self._timers = [t for t in self._timers if not t.cancelled()][-8:]
+
+    def _take_turn(self, timing: Timing) -> None:
+        text = self.detector.take()
+        timing.mark("turn_end", self.clock())
+        timing.decision = dict(self.detector.decision)
+        self._unheard_seconds = 0.0
+        self._end_turn()
+        self.hooks.caller_turn(text, timing)
 
     def _end_turn(self) -> None:
         self._started_at = None
@@ -301,7 +313,7 @@ class Hearing:
         recogniser for what it has, and wait for every utterance it still owes (a burst of
         speech leaves several), a little longer for each."""
         if self._utterance_open or self.vad.speaking:
-            self._expect_final(0.0)
+            self._expect_final((self._utterance_start_ms, self._stream_ms))
             await self.listener.finalize()
         if not self.detector.awaiting_final:
             return

@@ -15,7 +15,7 @@ async def server() -> AsyncIterator[FakeDeepgramSpeak]:
 
 
 def tts(url: str) -> DeepgramTTS:
-    return DeepgramTTS(api_key="dg-test", base_url=url, timeout=0.3)
+    return DeepgramTTS(api_key="dg-test", base_url=url, timeout=1.0)
 
 
 async def test_streams_raw_mulaw_and_the_request_is_on_the_wire(server):

@@ -19,7 +19,7 @@ async def server() -> AsyncIterator[FakeElevenLabs]:
 
 
 def tts(url: str, **kwargs: object) -> ElevenLabsTTS:
-    return ElevenLabsTTS(api_key="xi-test", base_url=url, timeout=0.3, **kwargs)
+    return ElevenLabsTTS(api_key="xi-test", base_url=url, timeout=1.0, **kwargs)
 
 
 def wav_header_then(audio: bytes, *, extra_chunk: bytes = b"") -> bytes:

@@ -28,7 +28,7 @@ async def server() -> AsyncIterator[FakeChatCompletions]:
 
 
 def groq(url: str, **kwargs: object) -> GroqLLM:
-    return GroqLLM(api_key="gsk-test", base_url=url, timeout=0.3, **kwargs)
+    return GroqLLM(api_key="gsk-test", base_url=url, timeout=1.0, **kwargs)
 
 
 async def test_text_streams_in_pieces_and_the_request_is_on_the_wire(server):

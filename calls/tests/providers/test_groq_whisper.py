@@ -20,7 +20,7 @@ async def server() -> AsyncIterator[FakeWhisper]:
 
 
 def whisper(url: str) -> GroqWhisperSTT:
-    return GroqWhisperSTT(api_key="gsk-test", base_url=url, timeout=0.3)
+    return GroqWhisperSTT(api_key="gsk-test", base_url=url, timeout=1.0)
 
 
 async def next_event(session) -> Transcript:

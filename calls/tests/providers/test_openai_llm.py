@@ -27,7 +27,7 @@ async def server() -> AsyncIterator[FakeChatCompletions]:
 
 
 def llm(url: str, **kwargs: object) -> OpenAICompatibleLLM:
-    options: dict = {"model": "llama3.2", "timeout": 0.3} | kwargs
+    options: dict = {"model": "llama3.2", "timeout": 1.0} | kwargs
     return OpenAICompatibleLLM(base_url=f"{url}/v1", **options)
 
 
