@@ -1,11 +1,12 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import path
 from django.utils.safestring import mark_safe
 
-from calls.models import Agent, Call, CallEvent, Turn
+from calls.live import send_control_sync
+from calls.models import Agent, Call, CallEvent, CallStatus, Turn
 from calls.recordings import serve_recording
 from calls.tools import registry
 from voiceapp.tenancy import TenantModelAdmin
@@ -111,6 +112,7 @@ class CallAdmin(TenantModelAdmin):
     search_fields = ["from_number", "to_number", "twilio_call_sid", "turns__text"]
     date_hierarchy = "created_at"
     inlines = [CallEventInline]
+    actions = ["hang_up"]
     readonly_fields = [
         "tenant",
         "agent",
@@ -166,6 +168,18 @@ class CallAdmin(TenantModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # a call's record is evidence; it is read, not edited
+
+    @admin.action(description="Hang up the selected live calls")
+    def hang_up(self, request: HttpRequest, queryset) -> None:
+        # The queryset is the staff member's tenants' calls only (TenantModelAdmin).
+        live = list(queryset.filter(status=CallStatus.IN_PROGRESS).values_list("pk", flat=True))
+        for call_id in live:
+            send_control_sync(call_id, "hang_up", outcome="staff_hung_up", by=request.user.pk)
+        self.message_user(
+            request,
+            f"Asked {len(live)} live call(s) to hang up." if live else "No live call selected.",
+            messages.SUCCESS if live else messages.WARNING,
+        )
 
     @admin.display(description="Status timeline")
     def status_timeline(self, obj):
