@@ -120,10 +120,12 @@ def finish_call(
     duration: int | None = None,
     at: datetime | None = None,
     event_data: dict[str, Any] | None = None,
+    ended_event: bool = True,
 ) -> bool:
-    """End a call: its outcome (unless it has one), an "ended" event (unless it has one), and
-    `status` (unless it is final already; see Call.apply_status). Sends `call_ended` after the
-    commit, once per call: when this gives the call its outcome. Returns whether it did."""
+    """End a call: its outcome (unless it has one), an "ended" event (unless it has one, or
+    `ended_event` is False: the live session writes its own), and `status` (unless it is
+    final already; see Call.apply_status). Sends `call_ended` after the commit, once per
+    call: when this gives the call its outcome. Returns whether it did."""
     with transaction.atomic():
         call = Call.objects.select_for_update().filter(pk=call_id).first()
         if call is None:
@@ -132,7 +134,10 @@ def finish_call(
         if first:
             call.outcome = outcome or status
             call.save(update_fields=["outcome", "updated_at"])
-        if not CallEvent.objects.filter(call=call, kind=CallEvent.Kind.ENDED).exists():
+        if (
+            ended_event
+            and not CallEvent.objects.filter(call=call, kind=CallEvent.Kind.ENDED).exists()
+        ):
             data = {"outcome": call.outcome, **(event_data or {})}
             CallEvent.objects.create(call=call, kind=CallEvent.Kind.ENDED, data=data)
         call.apply_status(status, at=at, source=source, duration=duration)

@@ -5,7 +5,7 @@ from django.template.loader import render_to_string
 from django.urls import path
 from django.utils.safestring import mark_safe
 
-from calls.live import send_control_sync
+from calls.control import send_control_sync
 from calls.models import Agent, Call, CallEvent, CallStatus, Turn
 from calls.recordings import serve_recording
 from calls.tools import registry

@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 
+from calls.control import pending_controls
 from calls.engine.session import CallSession, TransportClosed
-from calls.live import open_call, pending_controls
+from calls.live import open_call
 from calls.models import Call
 from telephony import stream_token
 from telephony.jobs import request_hang_up

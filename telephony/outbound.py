@@ -9,7 +9,7 @@ from django.db import transaction
 from django.http import QueryDict
 
 from calls.actions import open_outbound_call
-from calls.live import send_control_sync
+from calls.control import send_control_sync
 from calls.models import Call, CallEvent
 from telephony import twiml
 from telephony.jobs import request_dial

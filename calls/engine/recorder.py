@@ -312,7 +312,12 @@ def _finish_call(call_id: int, outcome: str, recording: str, lost: int) -> None:
             call.recording.name = recording
             call.save(update_fields=["recording", "updated_at"])
         # The stream is over, so the call is too; Twilio's own callback may confirm it later
-        # (apply_status never moves a call backwards, so the order does not matter).
+        # (apply_status never moves a call backwards, so the order does not matter). The
+        # session wrote its own "ended" event through this recorder.
         finish_call(
-            call_id, status=CallStatus.COMPLETED, outcome=outcome, source="media stream ended"
+            call_id,
+            status=CallStatus.COMPLETED,
+            outcome=outcome,
+            source="media stream ended",
+            ended_event=False,
         )
