@@ -58,11 +58,10 @@ def _rendered_texts(call: Call) -> dict[str, str] | None:
     the outcome "setup_error", an event naming what is missing) when they cannot be."""
     agent = call.agent
     values = call_variables.for_call(call)
+    texts = {name: getattr(agent, name) for name in call_variables.RENDERED_FIELDS}
     try:
-        return {
-            name: call_variables.render(getattr(agent, name), values)
-            for name in call_variables.RENDERED_FIELDS
-        }
+        call_variables.check(texts.values(), values)  # names every missing one at once
+        return {name: call_variables.render(text, values) for name, text in texts.items()}
     except (call_variables.TemplateError, call_variables.MissingVariables) as exc:
         missing = getattr(exc, "names", [])
         log.error(
