@@ -67,6 +67,8 @@ class AgentAdmin(TenantModelAdmin):
                 "fields": [
                     "reprompt",
                     "goodbye",
+                    "outbound_first_speaker",
+                    "voicemail_message",
                     ("silence_reprompt_seconds", "silence_hangup_seconds"),
                     "max_call_seconds",
                 ]
@@ -128,6 +130,7 @@ class CallAdmin(TenantModelAdmin):
         "ended_at",
         "duration_seconds",
         "outcome",
+        "variables",
         "created_at",
         "updated_at",
         "status_timeline",
@@ -135,7 +138,20 @@ class CallAdmin(TenantModelAdmin):
         "conversation",
     ]
     fieldsets = [
-        (None, {"fields": ["tenant", "agent", "direction", "from_number", "to_number", "outcome"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "tenant",
+                    "agent",
+                    "direction",
+                    "from_number",
+                    "to_number",
+                    "outcome",
+                    "variables",
+                ]
+            },
+        ),
         ("Conversation", {"fields": ["recording_player", "conversation"]}),
         (
             "Status",
