@@ -73,6 +73,7 @@ class Outcome:
     turn_ends: list[float] = field(default_factory=list)  # seconds after the line began
     unheard: int = 0
     heard_texts: list[str] = field(default_factory=list)
+    signals: list = field(default_factory=list)  # what ended each turn (turn_signal)
 
     @property
     def lost(self) -> bool:
@@ -221,8 +222,9 @@ def _recorder_class():
     return MemoryRecorder
 
 
-async def run_case(case: Case, n: int) -> Outcome:
+async def run_case(case: Case, n: int, *, with_model: bool = False) -> Outcome:
     from calls.builtin_tools import parse_knowledge
+    from calls.engine import smart_turn
     from calls.engine.session import VAD_OPTIONS, AgentSettings, CallSession
     from calls.engine.speech import Listener, Speaker
     from calls.providers.local_stt import LocalWhisperSTT
@@ -244,6 +246,7 @@ async def run_case(case: Case, n: int) -> Outcome:
             if line_started and last.get("role") == "user":
                 outcome.turn_ends.append(time.monotonic() - line_started[0])
                 outcome.heard_texts.append(str(last.get("content")))
+                outcome.signals.append(session.hearing.detector.decision.get("turn_signal"))
             async for event in super().stream(messages, specs):
                 yield event
 
@@ -271,6 +274,7 @@ async def run_case(case: Case, n: int) -> Outcome:
         transport=carrier,
         recorder=recorder,
         vad=VoiceActivityDetector(sample_rate=8000, **VAD_OPTIONS),
+        turn_model=smart_turn.score_async if with_model else None,
     )
     carrier.session = session
     await session.start()
@@ -296,8 +300,13 @@ async def run_case(case: Case, n: int) -> Outcome:
     line_started.append(time.monotonic())
     await feed(case.audio)
     unheard_before = sum(1 for kind, _ in recorder.events if kind == "unheard")
-    await silence_until(lambda: False, 4.0)  # time to answer, or to say it did not hear
-    outcome.unheard = sum(1 for kind, _ in recorder.events if kind == "unheard") - unheard_before
+
+    def unheard() -> int:
+        return sum(1 for kind, _ in recorder.events if kind == "unheard") - unheard_before
+
+    # Time to answer, or to say it did not hear.
+    await silence_until(lambda: bool(outcome.turn_ends) or unheard() > 0, 5.0)
+    outcome.unheard = unheard()
     await session.close("bench")
     return outcome
 
@@ -310,11 +319,12 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
-def report(outcomes: list[Outcome]) -> None:
+def report(outcomes: list[Outcome], title: str) -> None:
     groups: dict[str, list[Outcome]] = {}
     for o in outcomes:
         groups.setdefault(o.case.group, []).append(o)
     print()
+    print(title)
     print(f"{'case':28} {'n':>3} {'cut-offs':>9} {'lost':>5} {'delay p50':>10} {'p95 ms':>7}")
     for group, items in groups.items():
         delays = [o.delay_ms for o in items if o.delay_ms is not None and not o.cut_off]
@@ -336,20 +346,33 @@ async def main_async(args) -> None:
 
     preload()
     cases = build_cases(args.quick) * args.repeat
-    outcomes = []
-    for n, case in enumerate(cases, 1):
-        outcome = await run_case(case, n)
-        outcomes.append(outcome)
-        status = "lost" if outcome.lost else "cut off" if outcome.cut_off else "ok"
-        delay = f"{outcome.delay_ms:.0f} ms" if outcome.delay_ms is not None else "-"
-        print(f"[{n}/{len(cases)}] {case.group}: {case.label!r} -> {status}, {delay}", flush=True)
-    report(outcomes)
+    modes = {"VAD + text rules": False, "VAD + text rules + Smart Turn": True}
+    if args.mode != "both":
+        modes = {k: v for k, v in modes.items() if v == (args.mode == "model")}
+    results = {}
+    for title, with_model in modes.items():
+        outcomes = []
+        for n, case in enumerate(cases, 1):
+            outcome = await run_case(case, n, with_model=with_model)
+            outcomes.append(outcome)
+            status = "lost" if outcome.lost else "cut off" if outcome.cut_off else "ok"
+            delay = f"{outcome.delay_ms:.0f} ms" if outcome.delay_ms is not None else "-"
+            print(
+                f"[{title}] [{n}/{len(cases)}] {case.group}: {case.label!r} -> {status}, {delay}",
+                flush=True,
+            )
+        results[title] = outcomes
+    for title, outcomes in results.items():
+        report(outcomes, title)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smaller set of cases")
     parser.add_argument("--repeat", type=int, default=1, help="run every case this many times")
+    parser.add_argument(
+        "--mode", choices=["both", "text", "model"], default="both", help="which end of turn"
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceapp.settings")
     os.environ.setdefault("DEBUG", "true")

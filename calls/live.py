@@ -13,6 +13,8 @@ from django.utils import timezone
 from calls import variables as call_variables
 from calls.actions import finish_call
 from calls.builtin_tools import parse_knowledge
+from calls.engine import smart_turn
+from calls.engine.hearing import Hearing
 from calls.engine.session import VAD_OPTIONS, AgentSettings, CallSession, CallTransport
 from calls.engine.speech import Listener, Speaker
 from calls.models import Call, CallEvent, CallStatus, FirstSpeaker
@@ -159,15 +161,15 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
     timeout = float(settings.PROVIDER_TIMEOUT_SECONDS)
     hedge = settings.PROVIDER_HEDGE_MS / 1000 or None
 
-    def listener_factory(session: CallSession) -> Listener:
+    def listener_factory(hearing: Hearing) -> Listener:
         return Listener(
             stt,
             stt_fallback,
             language=plan.agent.language,
             hints=plan.agent.hints,
-            on_event=session.on_stt_event,
+            on_event=hearing.on_stt_event,
             on_fallback=on_fallback,
-            on_switch=session.on_stt_switch,
+            on_switch=hearing.on_stt_switch,
             open_timeout=timeout,
             hedge_after=hedge,
         )
@@ -196,6 +198,7 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
         ),
         tools=plan.tools,
         tool_context=plan.context,
+        turn_model=smart_turn.score_async if settings.SMART_TURN else None,
         transport=transport,
         **options,
     )

@@ -118,6 +118,11 @@ class VoiceActivityDetector:
         return self._speaking
 
     @property
+    def maybe_speaking(self) -> bool:
+        """Speech may be starting: windows above the threshold, not yet `start_ms` of them."""
+        return not self._speaking and self._run_ms > 0
+
+    @property
     def last_probability(self) -> float:
         """Silero's speech probability for the most recent 32 ms window."""
         return self._last_probability

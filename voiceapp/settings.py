@@ -327,6 +327,8 @@ OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "", schemes=("https", "http"))
 OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
 PRELOAD_SPEECH_MODELS = env_bool("PRELOAD_SPEECH_MODELS", True)
+# The semantic end of turn (Smart Turn v3.2, calls/engine/smart_turn.py) beside the VAD and text.
+SMART_TURN = env_bool("SMART_TURN", True)
 PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 10, minimum=1)
 # A primary that has not answered (connected, first token, first audio) within this long has
 # its fallback started alongside; the first to answer wins. 0 turns hedging off.

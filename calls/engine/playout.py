@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ class Utterance:
     seconds: float = 0.0  # audio queued so far
     started_at: float | None = None  # monotonic time its first audio plays
     played: bool = False  # its mark came back
+    offset: float = 0.0  # seconds of it heard before a pause held the rest back
 
 
 @dataclass
@@ -40,6 +42,16 @@ class _Audio:
 
 @dataclass
 class _Mark:
+    utterance: Utterance
+
+
+@dataclass
+class _Sent:
+    """A chunk handed to the carrier, and when it plays."""
+
+    start: float
+    end: float
+    data: bytes
     utterance: Utterance
 
 
@@ -64,19 +76,34 @@ class Playout:
 
     stats: PlayoutStats = field(default_factory=PlayoutStats)
     closed: bool = False  # the carrier's socket is gone; nothing more will be sent
-    _queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+    paused: bool = False  # held back while the caller may be interrupting (see pause())
+    _items: deque = field(default_factory=deque)  # _Audio and _Mark to send, in order
+    _has_items: asyncio.Event = field(default_factory=asyncio.Event)
+    _resumed: asyncio.Event = field(default_factory=asyncio.Event)
     _play_end: float = 0.0  # when the audio sent so far finishes playing
     _pending: list[Utterance] = field(default_factory=list)  # marks sent, not yet echoed
+    _sent: deque = field(default_factory=deque)  # _Sent and _Mark not yet played, in order
+    _current: _Audio | None = None  # the item being sent, and how far
+    _current_offset: int = 0
+    _generation: int = 0  # bumped by pause() and clear(): the item being sent is dropped
+    _holds: int = 0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._resumed.set()
 
     # -- producer side
     def add(self, utterance: Utterance, audio: bytes) -> None:
         if audio:
             utterance.seconds += len(audio) / BYTES_PER_SECOND
-            self._queue.put_nowait(_Audio(audio, utterance))
+            self._put(_Audio(audio, utterance))
 
     def end_utterance(self, utterance: Utterance) -> None:
-        self._queue.put_nowait(_Mark(utterance))
+        self._put(_Mark(utterance))
+
+    def _put(self, item: _Audio | _Mark) -> None:
+        self._items.append(item)
+        self._has_items.set()
 
     # -- state
     @property
@@ -85,7 +112,24 @@ class Playout:
         self._expire_lost_marks()
         if self.closed:
             return False
-        return not self._queue.empty() or bool(self._pending) or self._play_end > self.clock()
+        return (
+            self.paused
+            or bool(self._items)
+            or self._current is not None
+            or bool(self._pending)
+            or self._play_end > self.clock()
+        )
+
+    @property
+    def speaking(self) -> bool:
+        """Audio is playing or waiting to be sent (not only marks awaiting their echo)."""
+        if self.closed:
+            return False
+        return (
+            self._play_end > self.clock() + 0.02
+            or self._current is not None
+            or any(isinstance(item, _Audio) for item in self._items)
+        )
 
     def _expire_lost_marks(self) -> None:
         # A mark that has not come back well after its audio must have played is taken as
@@ -110,7 +154,7 @@ class Playout:
         """Wait until everything queued has been played (every mark echoed)."""
         while self.busy:
             self._wake.clear()
-            if not self._pending and self._queue.empty():
+            if not self._pending and not self._items and not self.paused:
                 await asyncio.sleep(max(0.0, self._play_end - self.clock()) + 0.01)
                 continue
             try:
@@ -123,25 +167,80 @@ class Playout:
         """Barge-in: drop what is queued, tell the carrier to drop what it buffered. Returns
         the utterances cut short (unplayed or partly played), oldest first."""
         cut: list[Utterance] = list(self._pending)
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
+        if self._current is not None and self._current.utterance not in cut:
+            cut.append(self._current.utterance)
+        for item in self._items:
             if item.utterance not in cut and not item.utterance.played:
                 cut.append(item.utterance)
+        self._items.clear()
+        self._drop_in_flight()
         self._pending.clear()
+        self.paused = False
+        self._resumed.set()
+        await self._send_clear()
+        self._play_end = self.clock()
+        self._wake.set()
+        return cut
+
+    async def pause(self) -> bool:
+        """The caller may be interrupting: stop the audio now (the carrier drops what it
+        buffered), but keep what was not heard, to resume() from where playback stopped if it
+        was only a "mhm". Returns whether anything is held back."""
+        now = self.clock()
+        held: list[_Audio | _Mark] = []
+        for entry in self._sent:
+            if isinstance(entry, _Sent):
+                if entry.end > now:
+                    skip = max(0, int((now - entry.start) * BYTES_PER_SECOND))
+                    held.append(_Audio(entry.data[skip:], entry.utterance))
+            elif not entry.utterance.played:
+                held.append(entry)
+        if self._current is not None and self._current_offset < len(self._current.data):
+            held.append(_Audio(self._current.data[self._current_offset :], self._current.utterance))
+        self._drop_in_flight()
+        self._holds += 1
+        utterances: list[Utterance] = []
+        for item in held:
+            if not any(item.utterance is u for u in utterances):
+                utterances.append(item.utterance)
+        for utterance in utterances:
+            # Heard so far, for the transcript; a new mark name, since the carrier echoes the
+            # cleared marks and those must not count for the audio sent again.
+            utterance.offset = self.heard_seconds(utterance, now)
+            utterance.started_at = None
+            utterance.mark = f"{utterance.mark.split('~')[0]}~{self._holds}"
+        self._pending = [u for u in self._pending if u.played]
+        self._items.extendleft(reversed(held))
+        self.paused = True
+        self._resumed.clear()
+        await self._send_clear()
+        self._play_end = self.clock()
+        self._wake.set()
+        return bool(held) or bool(self._items)
+
+    def resume(self) -> None:
+        """It was not an interruption: go on from where playback stopped."""
+        self.paused = False
+        self._resumed.set()
+        self._has_items.set()
+
+    def _drop_in_flight(self) -> None:
+        self._generation += 1
+        self._current = None
+        self._sent.clear()
+
+    async def _send_clear(self) -> None:
         try:
             await self.send_clear()
         except TransportClosed:
             pass  # nothing is playing at a carrier that is gone
-        self._play_end = self.clock()
-        self._wake.set()
-        return cut
 
     def heard_seconds(self, utterance: Utterance, now: float | None = None) -> float:
         """How much of `utterance` had played by `now` (by the play clock)."""
         if utterance.played:
             return utterance.seconds
         if utterance.started_at is None:
-            return 0.0
+            return utterance.offset
         now = self.clock() if now is None else now
         return max(0.0, min(utterance.seconds, now - utterance.started_at))
 
@@ -156,17 +255,27 @@ class Playout:
 
     async def _run(self) -> None:
         while True:
-            item = await self._queue.get()
+            await self._resumed.wait()
+            if not self._items:
+                self._has_items.clear()
+                await self._has_items.wait()
+                continue
+            item = self._items.popleft()
             if isinstance(item, _Mark):
                 self._pending.append(item.utterance)
+                self._sent.append(item)
                 await self.send_mark(item.utterance.mark)
                 continue
             await self._play(item)
 
     async def _play(self, item: _Audio) -> None:
+        generation = self._generation
+        self._current, self._current_offset = item, 0
         data = item.data
         chunk_bytes = max(160, int(self.chunk_seconds * BYTES_PER_SECOND) // 160 * 160)
-        while data:
+        while self._current_offset < len(data):
+            if generation != self._generation:
+                return  # paused or cleared: what was not sent is held back or dropped
             now = self.clock()
             if self._play_end < now:
                 if item.utterance.started_at is not None and self._play_end > 0:
@@ -176,18 +285,34 @@ class Playout:
             if ahead > self.lead:
                 await asyncio.sleep(ahead - self.lead)
                 continue
-            chunk, data = data[:chunk_bytes], data[chunk_bytes:]
+            chunk = data[self._current_offset : self._current_offset + chunk_bytes]
+            self._current_offset += len(chunk)
             if item.utterance.started_at is None:
-                item.utterance.started_at = self._play_end
+                item.utterance.started_at = self._play_end - item.utterance.offset
                 if self.on_first_audio is not None:
                     self.on_first_audio(item.utterance, now)
+            seconds = len(chunk) / BYTES_PER_SECOND
+            start = self._play_end
+            self._forget_played(now)
+            self._sent.append(_Sent(start, start + seconds, chunk, item.utterance))
+            self._play_end += seconds
             await self.send_audio(chunk)
             if self.on_chunk is not None:
-                self.on_chunk(chunk, self._play_end)
-            seconds = len(chunk) / BYTES_PER_SECOND
-            self._play_end += seconds
+                self.on_chunk(chunk, start)
             self.stats.chunks_sent += 1
             self.stats.seconds_sent += seconds
+        if generation == self._generation:
+            self._current = None
+
+    def _forget_played(self, now: float) -> None:
+        while self._sent:
+            first = self._sent[0]
+            if isinstance(first, _Sent) and first.end <= now:
+                self._sent.popleft()
+            elif isinstance(first, _Mark) and first.utterance.played:
+                self._sent.popleft()
+            else:
+                return
 
 
 def heard_text(text: str, fraction: float) -> str:

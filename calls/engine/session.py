@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,25 +19,20 @@ from typing import Any, Protocol
 from django.utils import timezone
 
 from calls import hooks
-from calls.audio import ulaw_decode
+from calls.engine.hearing import Hearing, Timing, TurnModel
 from calls.engine.heartbeat import live_calls
 from calls.engine.playout import Playout, TransportClosed, Utterance, heard_text
 from calls.engine.recorder import CallAudio, CallRecorder, TurnRecord
 from calls.engine.sentences import SentenceSplitter
 from calls.engine.speech import Listener, Speaker
-from calls.engine.turns import TurnDetector
 from calls.providers.base import (
     LLM,
     ProviderError,
-    SpeechStarted,
-    STTEvent,
     TextDelta,
     ToolCalls,
-    Transcript,
-    UtteranceEnd,
 )
 from calls.tools import Tool, ToolContext, ToolResult
-from calls.vad import SpeechEnd, SpeechStart, VoiceActivityDetector
+from calls.vad import VoiceActivityDetector
 
 __all__ = ["AgentSettings", "CallSession", "CallTransport", "TransportClosed"]
 
@@ -45,10 +40,23 @@ log = logging.getLogger(__name__)
 
 MAX_TOOL_STEPS = 5
 APOLOGY = "Sorry, I'm having trouble right now. Could you say that again?"
-PREROLL_FRAMES = 20  # 400 ms kept before the VAD is sure speech began
 DTMF_WAIT = 2.0  # seconds after the last key before the digits are taken as the caller's turn
 # Speech must last 200 ms to count (so a cough is no barge-in); 240 ms of quiet ends it.
 VAD_OPTIONS = {"start_ms": 200, "stop_ms": 240}
+# Caller speech over the agent holds the agent's audio back at once; speech still going on this
+# long after that is an interruption, whatever its words. A shorter utterance is decided by its
+# words: a backchannel ("mhm", "yeah", "okay", "right") lets the agent go on where it stopped.
+INTERRUPT_AFTER = 0.8
+BACKCHANNELS = frozenset(
+    "mhm mm mmhmm mmm hmm uh-huh uhhuh uh huh um yeah yep yes yup ok okay right sure alright "
+    "aha ah oh i see got it cool great fine good".split()
+)
+
+
+def is_backchannel(text: str) -> bool:
+    """A few words that only say "I'm listening"."""
+    words = re.sub(r"[^\w\s'-]", " ", text.lower()).replace("mm-hmm", "mmhmm").split()
+    return 0 < len(words) <= 3 and all(word in BACKCHANNELS for word in words)
 
 
 class CallTransport(Protocol):
@@ -75,6 +83,7 @@ class AgentSettings:
     silence_hangup: float = 20.0
     max_call_seconds: float = 600.0
     hints: list[str] = field(default_factory=list)
+    didnt_catch: str = "Sorry, I didn't catch that. Could you say it again?"
     # Who speaks first (calls.models.FirstSpeaker): "agent" greets at once; "callee" waits for
     # the callee's hello, or `callee_silence` seconds without a word; "machine_verdict" waits
     # for the carrier's answering-machine verdict (control "amd"), at most `verdict_timeout`.
@@ -82,17 +91,6 @@ class AgentSettings:
     callee_silence: float = 4.0
     verdict_timeout: float = 35.0
     voicemail: str = ""  # what a machine hears ("": hang up on it)
-
-
-@dataclass
-class Timing:
-    """A caller turn's clock: every mark is milliseconds after the caller stopped speaking."""
-
-    speech_end: float
-    marks: dict[str, int] = field(default_factory=dict)
-
-    def mark(self, name: str, at: float) -> None:
-        self.marks.setdefault(name, max(0, round((at - self.speech_end) * 1000)))
 
 
 @dataclass
@@ -118,6 +116,7 @@ class CallSession:
         transport: CallTransport,
         recorder: CallRecorder | None = None,
         vad: VoiceActivityDetector | None = None,
+        turn_model: TurnModel | None = None,
         clock: Callable[[], float] = time.monotonic,
         playout_lead: float = 0.2,
     ) -> None:
@@ -131,9 +130,15 @@ class CallSession:
         self.transport = transport
         self.recorder = recorder or CallRecorder(call_id)
         self.clock = clock
-        self.vad = vad or VoiceActivityDetector(sample_rate=8000, **VAD_OPTIONS)
-        self.listener = listener_factory(self)
-        self.detector = TurnDetector()
+        self._tasks: set[asyncio.Task] = set()
+        self.hearing = Hearing(
+            hooks=self,
+            vad=vad or VoiceActivityDetector(sample_rate=8000, **VAD_OPTIONS),
+            listener_factory=listener_factory,
+            spawn=self._spawn,
+            turn_model=turn_model,
+            clock=clock,
+        )
         self.playout = Playout(
             self._carrier(transport.send_audio),
             self._carrier(transport.send_mark),
@@ -147,24 +152,18 @@ class CallSession:
         self.playout.on_chunk = self.audio.add_agent
         self.messages: list[dict[str, Any]] = [{"role": "system", "content": agent.system_prompt}]
         self.outcome = ""
-        self._tasks: set[asyncio.Task] = set()
         self._response: asyncio.Task | None = None
         self._agent_turn: AgentTurn | None = None
-        self._caller_started_at = None
-        self._timing: Timing | None = None  # the caller's latest end of speech
-        self._stream_ms = 0
-        self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
-        self._utterance_open = False
         self._last_activity = self.t0
         self._reprompted = False
         self._ending = False
         self._digits = ""
         self._digits_timer: asyncio.TimerHandle | None = None
-        self._turn_timers: list[asyncio.TimerHandle] = []
         self._closed = asyncio.Event()
         self._closing = False
         self._closer: asyncio.Task | None = None
-        self._final_heard = asyncio.Event()
+        self._held_at: float | None = None  # the agent's audio is held back for the caller
+        self._hold_timer: asyncio.TimerHandle | None = None
         self._awaiting = ""  # the first speaker the agent still waits for (see AgentSettings)
 
     # ------------------------------------------------------------------ lifecycle
@@ -172,7 +171,9 @@ class CallSession:
         """Open the recogniser, start the call's tasks and greet the caller."""
         self.recorder.start()
         live_calls.add(self)
-        self.recorder.event("started", stt=self.listener.candidates[0].name, llm=self.llm.name)
+        self.recorder.event(
+            "started", stt=self.hearing.listener.candidates[0].name, llm=self.llm.name
+        )
         self._spawn(self.playout.run(), "playout")
         self._spawn(self._watchdog(), "watchdog")
         # The greeting does not wait for the recogniser's connection; audio that arrives
@@ -184,7 +185,7 @@ class CallSession:
 
     async def _open_listener(self) -> None:
         try:
-            await self.listener.start()
+            await self.hearing.listener.start()
         except ProviderError as error:
             self.recorder.event("error", role="stt", error=str(error))
 
@@ -208,10 +209,9 @@ class CallSession:
             self._closed.set()
 
     async def _wind_down(self) -> None:
-        await self._last_words()
-        for timer in [*self._turn_timers, self._digits_timer]:
-            if timer is not None:
-                timer.cancel()
+        await self.hearing.last_words()
+        if self._digits_timer is not None:
+            self._digits_timer.cancel()
         if self._response is not None and not self._response.done():
             self._response.cancel()
         current = asyncio.current_task()
@@ -219,11 +219,11 @@ class CallSession:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.listener.close()
-        self.vad.close()
+        await self.hearing.close()
         self._close_agent_turn(interrupted=self.playout.busy)
-        if self.detector.texts:  # the caller's last words, never answered
-            self._save_caller_turn(self.detector.take(), self.clock())
+        text, timing = self.hearing.take_unanswered()
+        if text:  # the caller's last words, never answered
+            self._save_caller_turn(text, timing.started_at if timing else None, self.clock())
         await hooks.run_end_hooks(self.tool_context, self.outcome)
         self.recorder.event("ended", outcome=self.outcome)
         await self.recorder.close(outcome=self.outcome, audio=self.audio)
@@ -241,19 +241,6 @@ class CallSession:
                 raise
 
         return guarded
-
-    async def _last_words(self, wait: float = 2.0) -> None:
-        """A caller who hangs up mid-sentence still gets their words in the transcript: ask the
-        recogniser for what it has and give it a moment to answer."""
-        if self._utterance_open or self.vad.speaking:
-            self._expect_final()
-            await self.listener.finalize()
-        if self.detector.awaiting_final:
-            try:
-                async with asyncio.timeout(wait):
-                    await self._final_heard.wait()
-            except TimeoutError:
-                pass
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -282,24 +269,7 @@ class CallSession:
         if self._closing:
             return
         self.audio.add_caller(mulaw)
-        self._stream_ms += len(mulaw) // 8
-        vad_event = self.vad.feed(ulaw_decode(mulaw))
-        if self.listener.streaming:
-            await self.listener.send(mulaw)
-        else:
-            self._preroll.append(mulaw)
-        if isinstance(vad_event, SpeechStart):
-            await self._caller_started()
-            if not self.listener.streaming:
-                self._utterance_open = True
-                for frame in self._preroll:
-                    await self.listener.send(frame)
-                self._preroll.clear()
-        elif self._utterance_open and not self.listener.streaming:
-            await self.listener.send(mulaw)
-            self._preroll.clear()
-        if isinstance(vad_event, SpeechEnd):
-            await self._caller_stopped(vad_event.at_ms)
+        await self.hearing.on_audio(mulaw)
 
     async def on_mark(self, name: str) -> None:
         utterance = self.playout.mark_played(name)
@@ -327,98 +297,91 @@ class CallSession:
         self._digits_timer = None
         if digits and not self._closing:
             now = self.clock()
-            self._save_caller_turn(f"(keypad) {' '.join(digits)}", now)
+            self._save_caller_turn(f"(keypad) {' '.join(digits)}", None, now)
             self._start_response(
                 user_text=f"The caller pressed the keys: {digits}", timing=Timing(now)
             )
 
-    # ------------------------------------------------------------------ the caller's turn
-    async def _caller_started(self) -> None:
-        self._caller_started_at = self._caller_started_at or timezone.now()
+    # ------------------------------------------------------------------ hearing's hooks
+    async def caller_started(self) -> None:
+        if self._held_at is not None or not self._agent_active():
+            return
+        if not self.playout.speaking:  # nothing left to hear: the caller takes the turn
+            await self._barge_in(cause="speech")
+            return
+        # Hold the agent's audio back at once (an interruption stops it within the VAD's
+        # 200 ms); the caller's words decide whether it goes on.
+        now = self.clock()
+        await self.playout.pause()
+        self.audio.cut_agent(now)
+        self._held_at = now
+        self._hold_timer = asyncio.get_running_loop().call_later(
+            INTERRUPT_AFTER, self._still_talking
+        )
+
+    def _still_talking(self) -> None:
+        self._hold_timer = None
+        if self._held_at is not None and self.hearing.speaking and not self._closing:
+            self._spawn(self._barge_in(cause="speech"), "barge-in")
+
+    def _release_hold(self) -> float | None:
+        held_at, self._held_at = self._held_at, None
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        return held_at
+
+    def _resume(self) -> None:
+        """It was not an interruption: the agent goes on where playback stopped."""
+        if self._release_hold() is not None:
+            self.playout.resume()
+
+    def caller_active(self) -> None:
         self._last_activity = self.clock()
         self._reprompted = False
-        self.detector.speech_started()
-        if self._agent_active():
-            await self._barge_in(cause="speech")
 
-    async def _caller_stopped(self, at_ms: int) -> None:
-        now = self.clock()
-        ended = now - max(0, self._stream_ms - at_ms) / 1000
-        self._timing = Timing(ended)
-        self._timing.mark("endpoint", now)  # when the VAD was sure speech had ended
-        self._last_activity = now
-        self.detector.speech_stopped(ended)
-        if not self.listener.streaming:
-            self._expect_final()
-            # A per-utterance recogniser may take a while to answer finalize(): the audio
-            # loop must not wait for it.
-            self._spawn(self.listener.finalize(), "finalize")
-        self._check_turn()
-
-    async def on_stt_event(self, event: STTEvent) -> None:
-        if isinstance(event, Transcript):
-            if event.is_final:
-                self.detector.final_text(event.text, speech_final=event.speech_final)
-                self._final_heard.set()
-                if self._timing is not None:
-                    self._timing.mark("stt_final", self.clock())
-        elif isinstance(event, UtteranceEnd):
-            self.detector.utterance_end()
-        elif isinstance(event, SpeechStarted):
-            self._last_activity = self.clock()
-        self._check_turn()
-
-    async def on_stt_switch(self) -> None:
-        """The recogniser was replaced mid-call: a per-utterance one must be asked for the
-        text of the utterance replayed into it."""
-        if self.listener.streaming:
+    def caller_turn(self, text: str, timing: Timing) -> None:
+        self._save_caller_turn(text, timing.started_at, timing.speech_end)
+        if self._closing:  # words heard as the call ends are kept, not answered
             return
-        if self.vad.speaking:
-            self._utterance_open = True  # the rest of this utterance goes to the new one too
-        else:
-            self._expect_final()
-            await self.listener.finalize()
-
-    def _expect_final(self) -> None:
-        """The utterance is over for the recogniser: its final text is now awaited."""
-        self._utterance_open = False
-        self.detector.awaiting_final = True
-        self._final_heard.clear()
-
-    def _check_turn(self) -> None:
-        if self._closing:
+        if self._held_at is not None:
+            if is_backchannel(text):
+                self.recorder.event("backchannel", text=text)
+                self._resume()
+                return
+            self._spawn(self._interrupted_by(text, timing), "barge-in")
             return
-        now = self.clock()
-        if self.detector.due(now):
-            text = self.detector.take()
-            timing = self._timing or Timing(now)
-            self._save_caller_turn(text, timing.speech_end)
-            self._start_response(user_text=text, timing=timing)
-            return
-        if self.detector.speech_ended_at is not None and self.detector.texts:
-            # Look again when the hold or the silence cap runs out.
-            loop = asyncio.get_running_loop()
-            for wait in (self.detector.hold, self.detector.silence_cap):
-                delay = self.detector.speech_ended_at + wait - now
-                if delay > 0:
-                    self._turn_timers.append(loop.call_later(delay + 0.005, self._check_turn))
-            self._turn_timers = [t for t in self._turn_timers if not t.cancelled()][-4:]
+        self._start_response(user_text=text, timing=timing)
 
-    def _save_caller_turn(self, text: str, speech_end: float) -> None:
-        record = self.recorder.new_turn("caller", self._caller_started_at or timezone.now())
+    async def _interrupted_by(self, text: str, timing: Timing) -> None:
+        await self._barge_in(cause="speech")
+        self._start_response(user_text=text, timing=timing)
+
+    def caller_unheard(self, seconds: float, reason: str) -> None:
+        """Speech with no words in it: say so in the record, and ask again (or, if it came
+        over the agent's voice, let the agent go on)."""
+        self.recorder.event("unheard", seconds=seconds, reason=reason)
+        if self._held_at is not None:
+            self._resume()
+        elif not self._closing and not self._ending and not self._agent_active():
+            self._start_response(say=self.agent.didnt_catch)
+
+    def _save_caller_turn(self, text: str, started_at, speech_end: float) -> None:
+        ended_at = timezone.now() - timedelta(seconds=max(0.0, self.clock() - speech_end))
+        record = self.recorder.new_turn("caller", started_at or ended_at)
         record.text = text
-        record.ended_at = timezone.now() - timedelta(seconds=max(0.0, self.clock() - speech_end))
+        record.ended_at = ended_at
         self.recorder.save_turn(record)
-        self._caller_started_at = None
 
     # ------------------------------------------------------------------ barge-in
     def _agent_active(self) -> bool:
         return (self._response is not None and not self._response.done()) or self.playout.busy
 
     async def _barge_in(self, *, cause: str) -> None:
+        held_at = self._release_hold()
         await _cancelled(self._response)
         turn = self._agent_turn
-        cut, heard = await self._cut_agent_off()
+        cut, heard = await self._cut_agent_off(held_at)
         self.recorder.event(
             "barge_in",
             cause=cause,
@@ -426,11 +389,11 @@ class CallSession:
             cut=[u.text for u in cut if turn and u in turn.utterances],
         )
 
-    async def _cut_agent_off(self) -> tuple[list[Utterance], str]:
-        """Stop the agent's audio where it is: drop what is queued (here and at the carrier),
-        keep in the recording and the transcript only what played. Returns the utterances
-        cut short and the words heard."""
-        now = self.clock()
+    async def _cut_agent_off(self, at: float | None = None) -> tuple[list[Utterance], str]:
+        """Stop the agent's audio where it is (or where it was held back, `at`): drop what is
+        queued (here and at the carrier), keep in the recording and the transcript only what
+        played. Returns the utterances cut short and the words heard."""
+        now = self.clock() if at is None else at
         cut = await self.playout.clear()
         self.audio.cut_agent(now)
         return cut, self._close_agent_turn(interrupted=True, now=now)
@@ -444,10 +407,11 @@ class CallSession:
         timing: Timing | None = None,
         resets_silence: bool = True,
     ) -> None:
-        if self._awaiting and user_text is not None:
+        if self._awaiting:  # only the callee's side speaks now: words, keys, or unheard speech
             if self._awaiting == "machine_verdict":
                 # Heard before the verdict (a machine's own greeting, perhaps): kept, unanswered.
-                self.messages.append({"role": "user", "content": user_text})
+                if user_text is not None:
+                    self.messages.append({"role": "user", "content": user_text})
                 return
             self._awaiting = ""
             say = self.agent.greeting  # the callee's "Hello?" is answered with the greeting
@@ -467,7 +431,13 @@ class CallSession:
         self, user_text: str | None, say: str | None, timing: Timing | None, resets_silence: bool
     ) -> None:
         if user_text is not None:
-            self.messages.append({"role": "user", "content": user_text})
+            last = self.messages[-1]
+            if last["role"] == "user" and isinstance(last.get("content"), str):
+                # The answer to the caller's previous words was superseded before anything of
+                # it was heard or done (they went on talking): one message, as they meant it.
+                self.messages[-1] = {**last, "content": f"{last['content']} {user_text}"}
+            else:
+                self.messages.append({"role": "user", "content": user_text})
         turn = AgentTurn(self.recorder.new_turn("agent"), timing)
         self._agent_turn = turn
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
@@ -581,7 +551,7 @@ class CallSession:
             if turn.timing is not None:  # an answer to the caller (not a greeting or re-prompt)
                 turn.timing.mark("first_frame_sent", now)
                 turn.record.latency_ms = turn.timing.marks["first_frame_sent"]
-                turn.record.timings = dict(turn.timing.marks)
+                turn.record.timings = turn.timing.as_dict()
 
     def _close_agent_turn(self, *, interrupted: bool, now: float | None = None) -> str:
         """Write the agent's turn with the words the caller heard; they also become the
@@ -612,7 +582,7 @@ class CallSession:
             turn.record.interrupted = interrupted
             turn.record.ended_at = timezone.now()
             if turn.timing is not None:
-                turn.record.timings = {**turn.timing.marks, **turn.record.timings}
+                turn.record.timings = {**turn.timing.as_dict(), **turn.record.timings}
             self.recorder.save_turn(turn.record)
         return heard
 
@@ -646,13 +616,7 @@ class CallSession:
                 self.recorder.event("silence", reason="max_call_seconds")
                 await self._say_and_hang_up(self.agent.goodbye, "max_duration")
                 continue
-            if (
-                self._awaiting
-                or self._agent_active()
-                or self.vad.speaking
-                or self.detector.texts
-                or self._digits
-            ):
+            if self._awaiting or self._agent_active() or self.hearing.busy or self._digits:
                 continue
             silent = now - self._last_activity
             if silent >= self.agent.silence_hangup:
@@ -678,8 +642,7 @@ class CallSession:
         while self._awaiting == "callee":
             await asyncio.sleep(0.1)
             quiet = self.clock() - self._last_activity >= self.agent.callee_silence
-            hearing = self.vad.speaking or self.detector.texts or self.detector.awaiting_final
-            if quiet and not hearing and self._awaiting == "callee":
+            if quiet and not self.hearing.busy and self._awaiting == "callee":
                 self._awaiting = ""
                 self._start_response(say=self.agent.greeting)
 
@@ -702,7 +665,7 @@ class CallSession:
             self._spawn(self._hang_up(outcome), "hang-up")
 
     async def control(self, action: str, **data: Any) -> None:
-        """A command from outside the call (staff, a webhook; calls.live.send_control):
+        """A command from outside the call (staff, a webhook; calls.control.send_control):
         "hang_up" ends the call now (outcome `data["outcome"]`, default "staff_hung_up"),
         "say" speaks `data["text"]`, "amd" is the answering-machine verdict
         (`data["answered_by"]`, as Twilio's AnsweredBy)."""
@@ -711,9 +674,11 @@ class CallSession:
         self.recorder.event("control", action=action, data=dict(data))
         if action == "hang_up":
             self.outcome = self.outcome or str(data.get("outcome") or "staff_hung_up")
+            held_at = self._release_hold()
             await _cancelled(self._response)
-            if self.playout.busy or (self._agent_turn is not None and not self._agent_turn.closed):
-                await self._cut_agent_off()
+            turn_open = self._agent_turn is not None and not self._agent_turn.closed
+            if held_at is not None or self.playout.busy or turn_open:
+                await self._cut_agent_off(held_at)
             self._spawn(self._hang_up(self.outcome), "hang-up")
         elif action == "say" and str(data.get("text", "")).strip():
             self._awaiting = ""

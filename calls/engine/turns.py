@@ -1,10 +1,13 @@
 """Deciding when the caller has finished their turn.
 
-Two signals: the local VAD (speech started / stopped) and the recogniser (final text, and its
-own endpointing flag). A turn ends when the caller is silent and the recogniser has given its
-final text, unless that text sounds unfinished (it ends in a digit, as when reading out a phone
-number, or in a word like "and"): then the turn waits `hold` more seconds of silence before
-ending, so a caller pausing between digit groups is not cut off.
+Three signals: the local VAD (speech started / stopped), the recogniser (final text, and its own
+endpointing flag) and, where installed, a semantic turn model that listens to how the caller
+sounds (Smart Turn: a falling "...please." is finished, a hanging "I'd like a large, um" is
+not). A turn ends when the caller is silent and the recogniser has given its final text, unless
+the text sounds unfinished (it ends in a digit, as when reading out a phone number, or in a word
+like "and") or the model hears an unfinished sentence: then the turn waits `hold` more seconds
+of silence, so a caller pausing mid-sentence or between digit groups is not cut off. The text
+rules stay beside the model: it hears intonation, not grammar, and misses digits over the phone.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ _UNFINISHED = re.compile(
     r"four|five|six|seven|eight|nine))\W*$",
     re.IGNORECASE,
 )
+COMPLETE = 0.5  # a model score below this: the caller sounds unfinished (wait `hold`)
+CONFIDENT = 0.95  # at or above this the turn ends at once; in between, after `unsure_wait`
 
 
 def sounds_unfinished(text: str) -> bool:
@@ -27,45 +32,81 @@ def sounds_unfinished(text: str) -> bool:
 class TurnDetector:
     hold: float = 1.6  # extra silence granted to an unfinished-sounding turn
     silence_cap: float = 2.5  # a final text and this much silence end the turn regardless
+    model_wait: float = 0.4  # longest the turn waits for the model's score once all else agrees
+    unsure_wait: float = 0.9  # silence that ends a turn the model thinks is probably finished
 
     speaking: bool = False
     speech_ended_at: float | None = None  # monotonic time the last speech ended
     texts: list[str] = field(default_factory=list)
-    awaiting_final: bool = False  # finalize() was asked and its answer has not come
+    pending_finals: int = 0  # finalize() asked of the recogniser, its answer not yet come
     endpoint: bool = False  # the recogniser thinks the caller paused
+    scoring: bool = False  # the turn model is listening to the latest utterance
+    score: float | None = None  # its verdict on the latest utterance
+    decision: dict[str, object] = field(default_factory=dict)  # what ended the last turn
+
+    @property
+    def awaiting_final(self) -> bool:
+        return self.pending_finals > 0
 
     def speech_started(self) -> None:
         self.speaking = True
         self.speech_ended_at = None
         self.endpoint = False
+        self.scoring = False
+        self.score = None
 
     def speech_stopped(self, at: float) -> None:
         self.speaking = False
         self.speech_ended_at = at
 
+    def expect_final(self) -> None:
+        self.pending_finals += 1
+
     def final_text(self, text: str, *, speech_final: bool) -> None:
         if text.strip():
             self.texts.append(text.strip())
-        self.awaiting_final = False
+        self.pending_finals = max(0, self.pending_finals - 1)
         self.endpoint = self.endpoint or speech_final
 
     def utterance_end(self) -> None:
         self.endpoint = True
+
+    def scored(self, score: float | None) -> None:
+        """The turn model's verdict on the latest utterance (None: it could not say)."""
+        self.scoring = False
+        self.score = score
 
     @property
     def text(self) -> str:
         return " ".join(self.texts)
 
     def due(self, now: float) -> bool:
-        """Whether the caller's turn is over at `now`."""
+        """Whether the caller's turn is over at `now`; if so, `decision` says why."""
         if self.speaking or self.awaiting_final or not self.texts or self.speech_ended_at is None:
             return False
         silent_for = now - self.speech_ended_at
         if silent_for >= self.silence_cap:
-            return True
+            return self._decide("silence_cap")
         if not self.endpoint:
             return False
-        return not sounds_unfinished(self.text) or silent_for >= self.hold
+        if sounds_unfinished(self.text):
+            return silent_for >= self.hold and self._decide("hold", "text")
+        if self.scoring and silent_for < self.model_wait:
+            return False  # all else says finished: give the model a moment to agree
+        if self.score is not None and self.score < COMPLETE:
+            return silent_for >= self.hold and self._decide("hold", "model")
+        if self.score is not None and self.score < CONFIDENT:
+            # Probably finished, but a falling word mid-sentence sounds much the same.
+            return silent_for >= self.unsure_wait and self._decide("model_unsure")
+        return self._decide("model" if self.score is not None else "text")
+
+    def _decide(self, signal: str, held_for: str = "") -> bool:
+        self.decision = {"turn_signal": signal}
+        if held_for:
+            self.decision["turn_held_for"] = held_for
+        if self.score is not None:
+            self.decision["turn_score"] = round(self.score, 3)
+        return True
 
     def take(self) -> str:
         text = self.text

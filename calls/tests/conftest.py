@@ -92,15 +92,15 @@ def build_session(transactional_db):
         transport = RecordingTransport()
         settings = AgentSettings(greeting=greeting, system_prompt="Be brief.", **agent_overrides)
 
-        def listener_factory(session):
+        def listener_factory(hearing):
             return Listener(
                 stt,
                 stt_fallback,
                 language="en",
                 hints=[],
-                on_event=session.on_stt_event,
+                on_event=hearing.on_stt_event,
                 on_fallback=on_fallback,
-                on_switch=session.on_stt_switch,
+                on_switch=hearing.on_stt_switch,
                 open_timeout=llm_timeout,
                 hedge_after=hedge_after,
             )

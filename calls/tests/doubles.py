@@ -49,6 +49,10 @@ class EnergyVad:
             return SpeechEnd(self._last_voice_ms)
         return None
 
+    @property
+    def maybe_speaking(self) -> bool:
+        return not self.speaking and self._run > 0
+
     def close(self) -> None:
         """Nothing to give back (the real detector returns its model to a pool)."""
 

@@ -1,0 +1,322 @@
+"""Hearing the caller: the VAD, the recogniser, the turn model and the end of each turn.
+
+`Hearing` owns everything between the caller's audio and "the caller said X": it feeds the VAD,
+streams (or, for a per-utterance recogniser, cuts and finalizes) the audio into the recogniser,
+asks the semantic turn model whether an utterance sounds finished, and decides when the turn is
+over (calls.engine.turns). It talks back to the session through `HearingHooks`, in the manner of
+LiveKit's audio recognition: the session coordinates; it does not also hear.
+
+Nothing the caller says is lost: every stretch of speech the VAD detects ends either in a turn
+with text or, when the recogniser heard no words in it, in `caller_unheard` (so the agent can
+ask again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from django.utils import timezone
+
+from calls.audio import ulaw_decode
+from calls.engine.speech import Listener
+from calls.engine.turns import TurnDetector
+from calls.providers.base import ProviderError, SpeechStarted, STTEvent, Transcript, UtteranceEnd
+from calls.vad import SpeechEnd, SpeechStart, VoiceActivityDetector
+
+log = logging.getLogger(__name__)
+
+PREROLL_FRAMES = 20  # 400 ms kept before the VAD is sure speech began
+TURN_AUDIO_BYTES = 8 * 8000 * 2  # the turn model listens to the last 8 s (PCM16, 8 kHz)
+UNHEARD_WAIT = 2.5  # a streaming recogniser gets this long after speech ends to say a word
+
+TurnModel = Callable[[bytes], Awaitable[float]]
+
+
+@dataclass
+class Timing:
+    """A caller turn's clock: every mark is milliseconds after the caller stopped speaking."""
+
+    speech_end: float
+    started_at: datetime | None = None  # wall time the caller began this turn
+    marks: dict[str, int] = field(default_factory=dict)
+    decision: dict[str, Any] = field(default_factory=dict)  # which signal ended the turn
+
+    def mark(self, name: str, at: float) -> None:
+        self.marks.setdefault(name, max(0, round((at - self.speech_end) * 1000)))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.marks, **self.decision}
+
+
+class HearingHooks(Protocol):
+    """What hearing tells the session."""
+
+    async def caller_started(self) -> None:
+        """The caller began to speak (the VAD is sure): the agent may have to stop."""
+
+    def caller_active(self) -> None:
+        """The caller did something (speech began or ended): silence starts over."""
+
+    def caller_turn(self, text: str, timing: Timing) -> None:
+        """The caller's turn is over: this is what they said."""
+
+    def caller_unheard(self, seconds: float, reason: str) -> None:
+        """The caller spoke for `seconds`, but no words came of it."""
+
+
+class Hearing:
+    def __init__(
+        self,
+        *,
+        hooks: HearingHooks,
+        vad: VoiceActivityDetector,
+        listener_factory: Callable[[Hearing], Listener],
+        spawn: Callable[[Any, str], asyncio.Task],
+        turn_model: TurnModel | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.hooks = hooks
+        self.vad = vad
+        self.clock = clock
+        self.turn_model = turn_model
+        self.detector = TurnDetector()
+        self.listener = listener_factory(self)
+        self._spawn = spawn
+        self._stream_ms = 0
+        self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
+        self._recent_pcm: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
+        self._turn_audio = bytearray()  # PCM16 of the turn so far, for the turn model
+        self._utterance_open = False  # a per-utterance recogniser is being fed this utterance
+        self._utterance_start_ms = 0
+        self._unanswered: deque[float] = deque()  # lengths of utterances awaiting their final
+        self._unheard_seconds = 0.0  # speech that came back as no words, this turn
+        self._words_heard = 0  # finals with words, ever (a streaming recogniser's progress)
+        self._started_at: datetime | None = None
+        self._timing: Timing | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self._score_generation = 0
+        self._final_heard = asyncio.Event()
+        self._closed = False
+
+    # ------------------------------------------------------------------ state for the session
+    @property
+    def busy(self) -> bool:
+        """The caller is speaking, or their words are still being made out."""
+        return self.vad.speaking or bool(self.detector.texts) or self.detector.awaiting_final
+
+    @property
+    def speaking(self) -> bool:
+        return self.vad.speaking
+
+    # ------------------------------------------------------------------ audio in
+    async def on_audio(self, mulaw: bytes) -> None:
+        pcm = ulaw_decode(mulaw)
+        self._stream_ms += len(mulaw) // 8
+        vad_event = self.vad.feed(pcm)
+        if self._started_at is not None:
+            self._keep_turn_audio(pcm)
+        else:
+            self._recent_pcm.append(pcm)
+        streaming = self.listener.streaming
+        if streaming:
+            await self.listener.send(mulaw)
+        else:
+            self._preroll.append(mulaw)
+        if isinstance(vad_event, SpeechStart):
+            await self._speech_started(vad_event.at_ms)
+            if not self.listener.streaming:
+                self._utterance_open = True
+                for frame in self._preroll:
+                    await self.listener.send(frame)
+                self._preroll.clear()
+        elif self._utterance_open and not streaming:
+            await self.listener.send(mulaw)
+            self._preroll.clear()
+        if isinstance(vad_event, SpeechEnd):
+            self._speech_stopped(vad_event.at_ms)
+
+    def _keep_turn_audio(self, pcm: bytes) -> None:
+        self._turn_audio += pcm
+        if len(self._turn_audio) > TURN_AUDIO_BYTES:
+            del self._turn_audio[: len(self._turn_audio) - TURN_AUDIO_BYTES]
+
+    async def _speech_started(self, at_ms: int) -> None:
+        if self._started_at is None:
+            self._started_at = timezone.now()
+            self._turn_audio = bytearray(b"".join(self._recent_pcm))
+            self._recent_pcm.clear()
+        self._utterance_start_ms = at_ms
+        self._score_generation += 1
+        self.detector.speech_started()
+        self.hooks.caller_active()
+        await self.hooks.caller_started()
+
+    def _speech_stopped(self, at_ms: int) -> None:
+        now = self.clock()
+        ended = now - max(0, self._stream_ms - at_ms) / 1000
+        self._timing = Timing(ended, self._started_at)
+        self._timing.mark("endpoint", now)  # when the VAD was sure speech had ended
+        self.hooks.caller_active()
+        self.detector.speech_stopped(ended)
+        seconds = max(0.0, (at_ms - self._utterance_start_ms) / 1000)
+        if self.listener.streaming:
+            self._watch_for_words(seconds)
+        else:
+            self._expect_final(seconds)
+            # A per-utterance recogniser may take a while to answer finalize(): the audio loop
+            # must not wait for it.
+            self._spawn(self.listener.finalize(), "finalize")
+        self._score_turn()
+        self._check_turn()
+
+    # ------------------------------------------------------------------ the turn model
+    def _score_turn(self) -> None:
+        if self.turn_model is None:
+            return
+        self.detector.scoring = True
+        generation = self._score_generation
+        audio = bytes(self._turn_audio)
+        self._spawn(self._scored(generation, audio), "turn-model")
+
+    async def _scored(self, generation: int, audio: bytes) -> None:
+        try:
+            score: float | None = await self.turn_model(audio)  # type: ignore[misc]
+        except ProviderError:  # logged once by the model; turns end on the VAD and text alone
+            self.turn_model = None
+            score = None
+        if generation == self._score_generation:  # not overtaken by more speech
+            self.detector.scored(score)
+            self._check_turn()
+
+    # ------------------------------------------------------------------ the recogniser
+    async def on_stt_event(self, event: STTEvent) -> None:
+        if isinstance(event, Transcript):
+            if event.is_final:
+                self._final(event.text, speech_final=event.speech_final)
+        elif isinstance(event, UtteranceEnd):
+            self.detector.utterance_end()
+        elif isinstance(event, SpeechStarted):
+            self.hooks.caller_active()
+        self._check_turn()
+
+    def _final(self, text: str, *, speech_final: bool) -> None:
+        seconds = self._unanswered.popleft() if self._unanswered else 0.0
+        self.detector.final_text(text, speech_final=speech_final)
+        self._final_heard.set()
+        if text.strip():
+            self._words_heard += 1
+        else:
+            self._unheard_seconds += seconds
+        if self._timing is not None:
+            self._timing.mark("stt_final", self.clock())
+        self._report_unheard()
+
+    def _report_unheard(self) -> None:
+        """Speech that came back as no words, once nothing else of the turn is awaited."""
+        if self._unheard_seconds <= 0 or self.detector.texts or self.busy or self._closed:
+            return
+        seconds, self._unheard_seconds = self._unheard_seconds, 0.0
+        self._end_turn()
+        self.hooks.caller_unheard(round(seconds, 2), "no_text")
+
+    def _watch_for_words(self, seconds: float) -> None:
+        """A streaming recogniser answers on its own schedule: if no word has come some time
+        after the speech ended, the speech went unheard."""
+        heard_before = self._words_heard
+
+        def check() -> None:
+            if self._words_heard == heard_before and not self.vad.speaking:
+                self._unheard_seconds += seconds
+                self._report_unheard()
+
+        self._timers.append(asyncio.get_running_loop().call_later(UNHEARD_WAIT, check))
+
+    async def on_stt_switch(self) -> None:
+        """The recogniser was replaced mid-call. What the failed one still owed will never
+        come; what it had not finalized was replayed into the new one, which a per-utterance
+        recogniser must be asked to transcribe."""
+        self.detector.pending_finals = 0
+        self._unanswered.clear()
+        if self.listener.streaming:
+            return
+        if self.vad.speaking:
+            self._utterance_open = True  # the rest of this utterance goes to the new one too
+        else:
+            self._expect_final(0.0)
+            await self.listener.finalize()
+
+    def _expect_final(self, seconds: float) -> None:
+        """The utterance is over for the recogniser: its final text is now awaited."""
+        self._utterance_open = False
+        self._unanswered.append(seconds)
+        self.detector.expect_final()
+        self._final_heard.clear()
+
+    # ------------------------------------------------------------------ the end of the turn
+    def _check_turn(self) -> None:
+        now = self.clock()
+        detector = self.detector
+        if self.vad.maybe_speaking and detector.texts:
+            # The caller may be going on (the VAD is not sure yet): look again shortly.
+            self._timers.append(asyncio.get_running_loop().call_later(0.05, self._check_turn))
+            return
+        if detector.due(now):
+            text = detector.take()
+            timing = self._timing or Timing(now, self._started_at)
+            timing.mark("turn_end", now)
+            timing.decision = dict(detector.decision)
+            self._unheard_seconds = 0.0
+            self._end_turn()
+            self.hooks.caller_turn(text, timing)
+            return
+        if detector.speech_ended_at is not None and detector.texts:
+            # Look again when the model's wait, the hold or the silence cap runs out.
+            loop = asyncio.get_running_loop()
+            waits = (detector.model_wait, detector.unsure_wait, detector.hold, detector.silence_cap)
+            for wait in waits:
+                delay = detector.speech_ended_at + wait - now
+                if delay > 0:
+                    self._timers.append(loop.call_later(delay + 0.005, self._check_turn))
+            self._timers = [t for t in self._timers if not t.cancelled()][-8:]
+
+    def _end_turn(self) -> None:
+        self._started_at = None
+        self._turn_audio = bytearray()
+
+    def take_unanswered(self) -> tuple[str, Timing | None]:
+        """The caller's last words, never answered (the call is ending)."""
+        text = self.detector.take() if self.detector.texts else ""
+        return text, self._timing
+
+    # ------------------------------------------------------------------ ending
+    async def last_words(self, wait: float = 2.0) -> None:
+        """A caller who hangs up mid-sentence still gets their words in the transcript: ask the
+        recogniser for what it has, and wait for every utterance it still owes (a burst of
+        speech leaves several), a little longer for each."""
+        if self._utterance_open or self.vad.speaking:
+            self._expect_final(0.0)
+            await self.listener.finalize()
+        if not self.detector.awaiting_final:
+            return
+        deadline = self.clock() + min(10.0, wait + 1.5 * (self.detector.pending_finals - 1))
+        while self.detector.awaiting_final and (left := deadline - self.clock()) > 0:
+            self._final_heard.clear()
+            try:
+                async with asyncio.timeout(left):
+                    await self._final_heard.wait()
+            except TimeoutError:
+                break
+
+    async def close(self) -> None:
+        self._closed = True
+        for timer in self._timers:
+            timer.cancel()
+        await self.listener.close()
+        self.vad.close()
