@@ -1,11 +1,12 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import path
 from django.utils.safestring import mark_safe
 
-from calls.models import Agent, Call, CallEvent, Turn
+from calls.control import send_control_sync
+from calls.models import Agent, Call, CallEvent, CallStatus, Turn
 from calls.recordings import serve_recording
 from calls.tools import registry
 from voiceapp.tenancy import TenantModelAdmin
@@ -66,6 +67,8 @@ class AgentAdmin(TenantModelAdmin):
                 "fields": [
                     "reprompt",
                     "goodbye",
+                    "outbound_first_speaker",
+                    "voicemail_message",
                     ("silence_reprompt_seconds", "silence_hangup_seconds"),
                     "max_call_seconds",
                 ]
@@ -111,6 +114,7 @@ class CallAdmin(TenantModelAdmin):
     search_fields = ["from_number", "to_number", "twilio_call_sid", "turns__text"]
     date_hierarchy = "created_at"
     inlines = [CallEventInline]
+    actions = ["hang_up"]
     readonly_fields = [
         "tenant",
         "agent",
@@ -126,6 +130,7 @@ class CallAdmin(TenantModelAdmin):
         "ended_at",
         "duration_seconds",
         "outcome",
+        "variables",
         "created_at",
         "updated_at",
         "status_timeline",
@@ -133,7 +138,20 @@ class CallAdmin(TenantModelAdmin):
         "conversation",
     ]
     fieldsets = [
-        (None, {"fields": ["tenant", "agent", "direction", "from_number", "to_number", "outcome"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "tenant",
+                    "agent",
+                    "direction",
+                    "from_number",
+                    "to_number",
+                    "outcome",
+                    "variables",
+                ]
+            },
+        ),
         ("Conversation", {"fields": ["recording_player", "conversation"]}),
         (
             "Status",
@@ -166,6 +184,18 @@ class CallAdmin(TenantModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # a call's record is evidence; it is read, not edited
+
+    @admin.action(description="Hang up the selected live calls")
+    def hang_up(self, request: HttpRequest, queryset) -> None:
+        # The queryset is the staff member's tenants' calls only (TenantModelAdmin).
+        live = list(queryset.filter(status=CallStatus.IN_PROGRESS).values_list("pk", flat=True))
+        for call_id in live:
+            send_control_sync(call_id, "hang_up", outcome="staff_hung_up", by=request.user.pk)
+        self.message_user(
+            request,
+            f"Asked {len(live)} live call(s) to hang up." if live else "No live call selected.",
+            messages.SUCCESS if live else messages.WARNING,
+        )
 
     @admin.display(description="Status timeline")
     def status_timeline(self, obj):

@@ -10,12 +10,14 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from calls import variables as call_variables
+from calls.actions import finish_call
 from calls.builtin_tools import parse_knowledge
 from calls.engine import smart_turn
 from calls.engine.hearing import Hearing
 from calls.engine.session import VAD_OPTIONS, AgentSettings, CallSession, CallTransport
 from calls.engine.speech import Listener, Speaker
-from calls.models import Call, CallStatus
+from calls.models import Call, CallEvent, CallStatus, FirstSpeaker
 from calls.providers import factory
 from calls.providers.resilience import FallbackLLM
 from calls.tools import ToolContext, registry
@@ -36,8 +38,8 @@ class CallPlan:
     notes: list[str]
 
 
-def _system_prompt(agent, knowledge: dict[str, str], tenant) -> str:
-    lines = [agent.system_prompt.strip()]
+def _system_prompt(prompt: str, knowledge: dict[str, str], tenant) -> str:
+    lines = [prompt.strip()]
     if knowledge:
         lines.append(
             "Facts you may tell callers:\n" + "\n".join(f"- {k}: {v}" for k, v in knowledge.items())
@@ -50,22 +52,62 @@ def _system_prompt(agent, knowledge: dict[str, str], tenant) -> str:
     return "\n\n".join(lines)
 
 
+SETUP_ERROR = "setup_error"
+
+
+def _rendered_texts(call: Call) -> dict[str, str] | None:
+    """The agent's texts with the call's variables filled in; None (and the call ended with
+    the outcome "setup_error", an event naming what is missing) when they cannot be."""
+    agent = call.agent
+    values = call_variables.for_call(call)
+    texts = {name: getattr(agent, name) for name in call_variables.RENDERED_FIELDS}
+    try:
+        call_variables.check(texts.values(), values)  # names every missing one at once
+        return {name: call_variables.render(text, values) for name, text in texts.items()}
+    except (call_variables.TemplateError, call_variables.MissingVariables) as exc:
+        missing = getattr(exc, "names", [])
+        log.error(
+            "call %s refused at set-up: agent %r: %s",
+            call.pk,
+            agent.name,
+            exc,
+            extra={"call_id": call.pk, "missing": missing},
+        )
+        data = {"setup": str(exc), "agent": agent.name, "missing_variables": missing}
+        CallEvent.objects.create(call=call, kind=CallEvent.Kind.ERROR, data=data)
+        finish_call(
+            call.pk,
+            status=CallStatus.FAILED,
+            outcome=SETUP_ERROR,
+            source="call set-up",
+            event_data={"reason": str(exc)},
+        )
+        return None
+
+
 def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
-    """Load the call's agent and build its providers; mark the call in progress.
-    None when the call cannot be connected (gone, ended, or without an agent)."""
+    """Load the call's agent, fill in its texts and build its providers; mark the call in
+    progress. None when the call cannot be connected (gone, ended, without an agent, or
+    missing a variable its agent's texts need: then it is ended as a "setup_error")."""
     call = Call.objects.select_related("agent", "tenant").filter(pk=call_id).first()
     if call is None or call.is_final or call.agent is None:
         return None
+    texts = _rendered_texts(call)
+    if texts is None:
+        return None
     agent, tenant = call.agent, call.tenant
+    inbound = call.direction == Call.Direction.INBOUND
     knowledge = parse_knowledge(agent.knowledge)
     tools = registry.for_agent(agent.tools)
     context = ToolContext(
         call_id=call.pk,
         tenant_id=tenant.pk,
         agent_id=agent.pk,
-        caller=call.from_number if call.direction == Call.Direction.INBOUND else call.to_number,
+        caller=call.from_number if inbound else call.to_number,
         time_zone=tenant.time_zone,
         knowledge=knowledge,
+        variables=dict(call.variables or {}),
+        direction=call.direction,
     )
     notes: list[str] = []
     providers = {}
@@ -84,16 +126,18 @@ def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
     return CallPlan(
         call_id=call.pk,
         agent=AgentSettings(
-            greeting=agent.greeting,
-            system_prompt=_system_prompt(agent, knowledge, tenant),
+            greeting=texts["greeting"],
+            system_prompt=_system_prompt(texts["system_prompt"], knowledge, tenant),
             language=agent.language,
             voice=agent.voice,
-            reprompt=agent.reprompt,
-            goodbye=agent.goodbye,
+            reprompt=texts["reprompt"],
+            goodbye=texts["goodbye"],
             silence_reprompt=float(agent.silence_reprompt_seconds),
             silence_hangup=float(agent.silence_hangup_seconds),
             max_call_seconds=float(agent.max_call_seconds),
             hints=hints,
+            first_speaker=FirstSpeaker.AGENT if inbound else agent.outbound_first_speaker,
+            voicemail=texts["voicemail_message"],
         ),
         providers=providers,
         tools=tools,

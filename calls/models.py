@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from calls.variables import RENDERED_FIELDS, TemplateError, placeholders
 from voiceapp.models import TenantOwned
 
 
@@ -36,13 +38,29 @@ TTS_CHOICES = [
 ]
 
 
+VARIABLES_HELP = (
+    " May use per-call variables as {name} (e.g. {first_name} from an outbound call's "
+    "variables; every call has {caller_number}, {business_name} and {agent_name}). "
+    "A call missing one of them is refused at set-up. Write {{ and }} for literal braces."
+)
+
+
+class FirstSpeaker(models.TextChoices):
+    AGENT = "agent", "The agent greets at once"
+    CALLEE = "callee", "Wait for the callee's hello (or a few seconds of silence)"
+    MACHINE_VERDICT = "machine_verdict", "Wait for the answering-machine verdict"
+
+
 class Agent(TenantOwned):
     """Who answers: a persona, its prompt and voice, and a provider (with a fallback) per role."""
 
     name = models.CharField(max_length=120)
-    greeting = models.TextField(default="Hello! How can I help you today?")
+    greeting = models.TextField(
+        default="Hello! How can I help you today?", help_text="The first line." + VARIABLES_HELP
+    )
     system_prompt = models.TextField(
-        default="You are a friendly, concise phone assistant. Answer in one or two short sentences."
+        default="You are a friendly, concise phone assistant. Answer in one or two short sentences.",  # noqa: E501
+        help_text="Who the agent is and how it behaves." + VARIABLES_HELP,
     )
     knowledge = models.TextField(
         blank=True,
@@ -73,6 +91,18 @@ class Agent(TenantOwned):
     )
     reprompt = models.CharField(max_length=200, default="Are you still there?")
     goodbye = models.CharField(max_length=200, default="Thank you for calling. Goodbye!")
+    outbound_first_speaker = models.CharField(
+        max_length=20,
+        choices=FirstSpeaker.choices,
+        default=FirstSpeaker.CALLEE,
+        help_text="On calls the agent places: who speaks first. Inbound calls are always "
+        "greeted at once.",
+    )
+    voicemail_message = models.TextField(
+        blank=True,
+        help_text="What to leave on an answering machine (outbound calls waiting for the "
+        "machine verdict). Blank: hang up on machines." + VARIABLES_HELP,
+    )
     silence_reprompt_seconds = models.PositiveSmallIntegerField(default=8)
     silence_hangup_seconds = models.PositiveSmallIntegerField(default=20)
     max_call_seconds = models.PositiveIntegerField(default=600)
@@ -87,6 +117,17 @@ class Agent(TenantOwned):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # Malformed placeholders would refuse every call; missing variables are per call.
+        errors = {}
+        for name in RENDERED_FIELDS:
+            try:
+                placeholders(getattr(self, name))
+            except TemplateError as exc:
+                errors[name] = str(exc)
+        if errors:
+            raise ValidationError(errors)
 
 
 class CallStatus(models.TextChoices):
@@ -137,6 +178,8 @@ class Call(TenantOwned):
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     outcome = models.CharField(max_length=40, blank=True)
+    # Per-call values for the agent's {placeholders} (an outbound contact's first name, ...).
+    variables = models.JSONField(default=dict, blank=True)
     # Touched every CALL_HEARTBEAT_SECONDS by the process holding the call's live session: a
     # call in progress whose heartbeat stops had its server die under it (calls.reaper).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -252,6 +295,8 @@ class CallEvent(models.Model):
         SILENCE = "silence"
         ENDED = "ended"
         ERROR = "error"
+        AMD = "amd"  # the carrier's answering-machine verdict
+        CONTROL = "control"  # a staff or webhook command delivered to the live session
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(default=timezone.now)

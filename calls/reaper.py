@@ -19,7 +19,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from calls.models import Call, CallEvent, CallStatus
+from calls.actions import finish_call
+from calls.models import Call, CallStatus
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +96,17 @@ def reap_call(call_id: int, limits: Limits) -> str:
             outcome, status = STREAM_NEVER_OPENED, CallStatus.FAILED
             reason = "no media stream opened for the call"
             ended_at = timezone.now()
-        CallEvent.objects.create(
-            call=call,
-            kind=CallEvent.Kind.ENDED,
-            data={
-                "outcome": outcome,
+        finish_call(
+            call.pk,
+            status=status,
+            outcome=outcome,
+            source=f"reaper: {outcome}",
+            at=ended_at,
+            event_data={
                 "reaped": True,
                 "reason": reason,
                 "status_was": call.status,
                 "heartbeat_at": call.heartbeat_at.isoformat() if call.heartbeat_at else None,
             },
         )
-        call.outcome = call.outcome or outcome
-        call.save(update_fields=["outcome", "updated_at"])
-        call.apply_status(status, at=ended_at, source=f"reaper: {outcome}")
     return outcome

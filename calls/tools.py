@@ -12,17 +12,20 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 
 from calls.providers.base import ToolSpec
 
+S = TypeVar("S")
+
 
 @dataclass
 class ToolContext:
-    """What a tool knows about the call it runs in. `state` is the call's scratch space
-    (a cart, say) shared by every tool call of that call."""
+    """What a tool (and a call start or end hook, calls.hooks) knows about the call it runs
+    in. `variables` are the call's own (calls.variables). `state(Cls)` is the call's typed
+    scratch space (see there)."""
 
     call_id: int
     tenant_id: int
@@ -30,7 +33,20 @@ class ToolContext:
     caller: str
     time_zone: str = "UTC"
     knowledge: dict[str, str] = field(default_factory=dict)
-    state: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+    direction: str = "inbound"
+    _states: dict[type, Any] = field(default_factory=dict, repr=False)
+
+    def state(self, cls: type[S]) -> S:
+        """The call's one instance of `cls`, made with `cls()` on first use: every tool of an
+        app shares it (a cart), and apps do not collide, each asking for its own class."""
+        if cls not in self._states:
+            self._states[cls] = cls()
+        return self._states[cls]
+
+    def state_if_any(self, cls: type[S]) -> S | None:
+        """The call's instance of `cls` if a tool made one (an end hook's question)."""
+        return self._states.get(cls)
 
 
 @dataclass

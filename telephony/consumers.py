@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from calls.control import call_group
 from telephony.media_protocol import ProtocolError, decode
 from telephony.media_stream import REFUSED, TwilioMediaStream
 from telephony.signatures import stream_signers
@@ -19,6 +20,7 @@ SERVER_ERROR = 1011  # the WebSocket close code for "the server failed"
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):
     stream: TwilioMediaStream | None = None
+    group: str = ""
 
     async def connect(self) -> None:
         headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in self.scope["headers"]}
@@ -34,7 +36,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=REFUSED)
             return
-        self.stream = TwilioMediaStream(self._send_text, self._close, signers)
+        self.stream = TwilioMediaStream(self._send_text, self._close, signers, on_call=self._join)
         await self.accept()
         self.stream.expect_start(settings.MEDIA_START_TIMEOUT_SECONDS)
 
@@ -79,8 +81,25 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         await stream.handle(event)
 
     async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
         if self.stream is not None:
             await self.stream.end("caller_hung_up")
+
+    async def _join(self, call_id: int) -> None:
+        """Join the call's group, so staff and webhooks reach its session from any process."""
+        self.group = call_group(call_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+
+    async def call_control(self, message: dict) -> None:
+        if self.stream is None:
+            return
+        try:
+            await self.stream.control(str(message.get("action", "")), message.get("data") or {})
+        except Exception:
+            # A command that fails (a malformed one, say) must not take the caller's socket
+            # down with it: the call goes on without it.
+            log.exception("call control failed", extra={"action": message.get("action")})
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)

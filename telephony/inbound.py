@@ -6,11 +6,10 @@ import logging
 from email.utils import parsedate_to_datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError
 from django.http import QueryDict
-from django.utils import timezone
 
-from calls.models import Call, CallStatus
+from calls.actions import finish_call, open_inbound_call
+from calls.models import FINAL_STATUSES, Call, CallStatus
 from telephony import twiml
 from telephony.models import PhoneNumber, TwilioAccount, normalize_e164
 
@@ -47,26 +46,16 @@ def answer_call(account: TwilioAccount, params: QueryDict) -> str:
     if number is None or number.agent is None or not call_sid:
         log.info("call to a number no agent answers", extra={"to": to_number, "call_sid": call_sid})
         return twiml.not_in_service()
-    try:
-        call = Call.objects.create(
-            tenant=number.tenant,
-            agent=number.agent,
-            direction=Call.Direction.INBOUND,
-            from_number=from_number,
-            to_number=to_number,
-            twilio_call_sid=call_sid,
-            twilio_account_sid=account.account_sid,
-            status=CallStatus.RINGING,
-            status_history=[
-                {
-                    "status": CallStatus.RINGING,
-                    "at": timezone.now().isoformat(),
-                    "source": "voice webhook",
-                }
-            ],
-        )
-    except IntegrityError:  # the same webhook, twice at once
-        call = Call.objects.get(twilio_call_sid=call_sid)
+    call = open_inbound_call(
+        tenant=number.tenant,
+        agent=number.agent,
+        call_sid=call_sid,
+        account_sid=account.account_sid,
+        from_number=from_number,
+        to_number=to_number,
+    )
+    if call.tenant_id != account.tenant_id:
+        return twiml.not_in_service()
     return twiml.connect_stream(call.pk, call_sid, account.account_sid)
 
 
@@ -91,10 +80,19 @@ def record_status(account: TwilioAccount, params: QueryDict) -> Call | None:
         except (TypeError, ValueError):
             at = None
     duration = params.get("CallDuration")
-    call.apply_status(
-        status,
-        at=at,
-        source="status callback",
-        duration=int(duration) if duration and duration.isdigit() else None,
-    )
+    seconds = int(duration) if duration and duration.isdigit() else None
+    if status in FINAL_STATUSES and not call.stream_sid:
+        # No session holds the call (busy, no answer, hung up while ringing): this callback
+        # is its end. A call with a stream is finished by its session (or the reaper).
+        finish_call(
+            call.pk,
+            status=status,
+            outcome=status,
+            source="status callback",
+            at=at,
+            duration=seconds,
+        )
+        call.refresh_from_db()
+        return call
+    call.apply_status(status, at=at, source="status callback", duration=seconds)
     return call

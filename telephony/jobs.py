@@ -7,12 +7,16 @@ import logging
 from requests import RequestException
 from twilio.base.exceptions import TwilioRestException
 
-from calls.models import Call
+from calls.actions import finish_call
+from calls.models import Call, CallStatus, FirstSpeaker
 from telephony import rest
-from telephony.models import TwilioAccount
+from telephony.models import PhoneNumber, TwilioAccount
+from telephony.signatures import public_url
 from voiceapp.jobs import enqueue
 
 log = logging.getLogger(__name__)
+
+DIAL_FAILED = "dial_failed"
 
 
 def hang_up_call(call_id: int) -> None:
@@ -35,3 +39,66 @@ def hang_up_call(call_id: int) -> None:
 
 def request_hang_up(call_id: int) -> None:
     enqueue(hang_up_call, call_id, job_id=f"hangup-{call_id}", queue="telephony")
+
+
+def dial_call(call_id: int) -> None:
+    """Dial a queued outbound call. Safe to run twice: the call is claimed (queued ->
+    initiated) before Twilio is asked, so a second run finds it taken and does nothing."""
+    call = Call.objects.select_related("agent").filter(pk=call_id).first()
+    if call is None or call.direction != Call.Direction.OUTBOUND:
+        return
+    if not call.apply_status(CallStatus.INITIATED, source="dial job"):
+        return  # dialled already, or ended before its turn
+    number = (
+        PhoneNumber.objects.select_related("account")
+        .filter(number=call.from_number, tenant_id=call.tenant_id)
+        .first()
+    )
+    if number is None:
+        _dial_failed(call, f"{call.from_number} is not one of the tenant's numbers")
+        return
+    account = number.account
+    Call.objects.filter(pk=call.pk).update(twilio_account_sid=account.account_sid)
+    verdict = call.agent is not None and (
+        call.agent.outbound_first_speaker == FirstSpeaker.MACHINE_VERDICT
+    )
+    # A voicemail is left after the machine's greeting ends; without one, hang up at once.
+    detection = ""
+    if verdict:
+        detection = "DetectMessageEnd" if call.agent.voicemail_message else "Enable"
+    try:
+        sid = rest.dial(
+            account,
+            to=call.to_number,
+            from_=call.from_number,
+            url=public_url(f"/telephony/twilio/outbound/{call.pk}/"),
+            status_callback=public_url("/telephony/twilio/status/"),
+            machine_detection=detection,
+            amd_callback=public_url("/telephony/twilio/amd/") if detection else "",
+        )
+    except TwilioRestException as exc:
+        _dial_failed(call, f"Twilio refused the call: {exc.code} {exc.msg}"[:300])
+        return
+    except Exception as exc:
+        # Not retried: whether Twilio placed the call is unknown, and a second call to the
+        # same person is worse than none (a campaign makes a new attempt).
+        _dial_failed(call, f"{type(exc).__name__}: {exc}"[:300])
+        raise
+    # Twilio's TwiML request may have saved the sid first (the outbound view): same value.
+    Call.objects.filter(pk=call.pk, twilio_call_sid__isnull=True).update(twilio_call_sid=sid)
+
+
+def _dial_failed(call: Call, reason: str) -> None:
+    log.warning("outbound call %s not placed: %s", call.pk, reason, extra={"call_id": call.pk})
+    finish_call(
+        call.pk,
+        status=CallStatus.FAILED,
+        outcome=DIAL_FAILED,
+        source="dial job",
+        event_data={"reason": reason},
+    )
+
+
+def request_dial(call_id: int) -> None:
+    """Dial the queued outbound call once the current transaction commits."""
+    enqueue(dial_call, call_id, job_id=f"dial-{call_id}", queue="telephony")

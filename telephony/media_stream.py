@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 
+from calls.control import pending_controls
 from calls.engine.session import CallSession, TransportClosed
 from calls.live import open_call
 from calls.models import Call
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int], Awaitable[None]]
+OnCall = Callable[[int], Awaitable[None]]
 
 REFUSED = 4403  # close code for a stream we will not serve
 NO_START = 4408  # close code for a socket that never said which call it carries
@@ -77,9 +79,19 @@ def _raising_transport_closed(send: Send) -> Send:
 class TwilioMediaStream:
     """Implements the session's CallTransport over the consumer's socket."""
 
-    def __init__(self, send: Send, close: Close, signers: set[str], **session_options) -> None:
+    def __init__(
+        self,
+        send: Send,
+        close: Close,
+        signers: set[str],
+        *,
+        on_call: OnCall | None = None,
+        **session_options,
+    ) -> None:
         self._send = _raising_transport_closed(send)
         self._close = close
+        self._on_call = on_call  # told the call's id once the stream holds it (its group)
+        self._controls: list[tuple[str, dict]] = []  # arrived before the session existed
         self.signers = signers
         self.session_options = session_options
         self.stream_sid = ""
@@ -139,6 +151,10 @@ class TwilioMediaStream:
             await self._close(REFUSED)
             return
         self.stream_sid = start.stream_sid
+        if self._on_call is not None:
+            await self._on_call(self.call_id)
+            # A verdict that came before the group was joined is in the database.
+            self._controls[:0] = await database_sync_to_async(pending_controls)(self.call_id)
         session = await open_call(
             self.call_id, self, stream_sid=start.stream_sid, **self.session_options
         )
@@ -148,6 +164,18 @@ class TwilioMediaStream:
             return
         self.session = session
         await session.start()
+        while self._controls:
+            action, data = self._controls.pop(0)
+            await session.control(action, **data)
+
+    async def control(self, action: str, data: dict) -> None:
+        """A command for the call from its group (calls.live.send_control)."""
+        if self._closed or self.refused:
+            return
+        if self.session is None:
+            self._controls.append((action, data))
+            return
+        await self.session.control(action, **data)
 
     async def _refusal(self, start: Start) -> str:
         if start.encoding != "audio/x-mulaw" or start.sample_rate != 8000 or start.channels != 1:

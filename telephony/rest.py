@@ -29,3 +29,37 @@ def hang_up(account: TwilioAccount, call_sid: str) -> bool:
             return False
         raise
     return True
+
+
+def dial(
+    account: TwilioAccount,
+    *,
+    to: str,
+    from_: str,
+    url: str,
+    status_callback: str,
+    machine_detection: str = "",
+    amd_callback: str = "",
+) -> str:
+    """Place a call; Twilio fetches `url` for its TwiML once answered. Returns the CallSid.
+    With `machine_detection` ("Enable" or "DetectMessageEnd") the verdict is posted to
+    `amd_callback` while the call is already connected (asynchronous AMD)."""
+    options: dict[str, object] = {}
+    if machine_detection:
+        options.update(
+            machine_detection=machine_detection,
+            async_amd="true",  # typed str by the SDK: a Python True goes out as "True"
+            async_amd_status_callback=amd_callback,
+            async_amd_status_callback_method="POST",
+        )
+    call = client_for(account).calls.create(
+        to=to,
+        from_=from_,
+        url=url,
+        method="POST",
+        status_callback=status_callback,
+        status_callback_method="POST",
+        status_callback_event=["initiated", "ringing", "answered", "completed"],
+        **options,
+    )
+    return call.sid

@@ -37,3 +37,10 @@ def cannot_take_call() -> str:
     response.say("Sorry, we cannot take your call right now. Please try again later. Goodbye.")
     response.hangup()
     return str(response)
+
+
+def hang_up() -> str:
+    """End a call without a word (an outbound call we no longer want connected)."""
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)

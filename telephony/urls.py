@@ -6,4 +6,6 @@ app_name = "telephony"
 urlpatterns = [
     path("twilio/voice/", views.voice, name="voice"),
     path("twilio/status/", views.status, name="status"),
+    path("twilio/outbound/<int:call_id>/", views.outbound_answered, name="outbound"),
+    path("twilio/amd/", views.amd, name="amd"),
 ]

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from telephony import inbound, twiml
+from telephony import inbound, outbound, twiml
 from telephony.signatures import webhook_account
 
 log = logging.getLogger(__name__)
@@ -66,3 +66,34 @@ def status(request: HttpRequest) -> HttpResponse:
         return response
     # 200 even for an unknown call, so Twilio stops retrying.
     return HttpResponse(status=200)
+
+
+@csrf_exempt
+@require_POST
+def outbound_answered(request: HttpRequest, call_id: int) -> HttpResponse:
+    """Twilio asks what to do with an outbound call the callee answered."""
+    try:
+        account = webhook_account(request)
+        if account is None:
+            return HttpResponse("invalid signature", status=403, content_type="text/plain")
+        return _twiml(outbound.answer_outbound(account, call_id, request.POST))
+    except DATABASE_DOWN as exc:
+        _database_down(request, "outbound", exc)
+        return _twiml(twiml.cannot_take_call())
+
+
+@csrf_exempt
+@require_POST
+def amd(request: HttpRequest) -> HttpResponse:
+    """The asynchronous answering-machine verdict for an outbound call."""
+    try:
+        account = webhook_account(request)
+        if account is None:
+            return HttpResponse("invalid signature", status=403, content_type="text/plain")
+        outbound.record_amd(account, request.POST)
+    except DATABASE_DOWN as exc:
+        _database_down(request, "amd", exc)
+        response = HttpResponse("database unavailable", status=503, content_type="text/plain")
+        response.headers["Retry-After"] = "5"
+        return response
+    return HttpResponse(status=200)  # even for an unknown call, so Twilio stops retrying

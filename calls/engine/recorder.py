@@ -13,7 +13,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 from channels.db import database_sync_to_async
@@ -22,6 +22,7 @@ from django.core.files.base import ContentFile
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from calls.actions import finish_call
 from calls.audio import pcm16_to_wav, ulaw_decode
 from calls.models import Call, CallEvent, CallStatus, Turn
 
@@ -303,20 +304,20 @@ def _finish_call(call_id: int, outcome: str, recording: str, lost: int) -> None:
         call = Call.objects.select_for_update().filter(pk=call_id).first()
         if call is None:
             return
-        fields = ["outcome", "updated_at"]
         if lost:
             data = {"records_lost": lost, "outcome": outcome}
             CallEvent.objects.create(call=call, kind=CallEvent.Kind.ERROR, data=data)
             outcome = "records_lost"
-        call.outcome = call.outcome or outcome
         if recording:
             call.recording.name = recording
-            fields.append("recording")
-        call.save(update_fields=fields)
-        if not call.is_final:
-            # The stream is over, so the call is too; Twilio's own callback may confirm it
-            # later (apply_status never moves a call backwards, so the order does not matter).
-            duration = None
-            if call.answered_at:
-                duration = int((timezone.now() - call.answered_at) / timedelta(seconds=1))
-            call.apply_status(CallStatus.COMPLETED, source="media stream ended", duration=duration)
+            call.save(update_fields=["recording", "updated_at"])
+        # The stream is over, so the call is too; Twilio's own callback may confirm it later
+        # (apply_status never moves a call backwards, so the order does not matter). The
+        # session wrote its own "ended" event through this recorder.
+        finish_call(
+            call_id,
+            status=CallStatus.COMPLETED,
+            outcome=outcome,
+            source="media stream ended",
+            ended_event=False,
+        )

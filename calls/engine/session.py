@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from django.utils import timezone
 
+from calls import hooks
 from calls.engine.hearing import Hearing, Timing, TurnModel
 from calls.engine.heartbeat import live_calls
 from calls.engine.playout import Playout, TransportClosed, Utterance, heard_text
@@ -83,6 +84,13 @@ class AgentSettings:
     max_call_seconds: float = 600.0
     hints: list[str] = field(default_factory=list)
     didnt_catch: str = "Sorry, I didn't catch that. Could you say it again?"
+    # Who speaks first (calls.models.FirstSpeaker): "agent" greets at once; "callee" waits for
+    # the callee's hello, or `callee_silence` seconds without a word; "machine_verdict" waits
+    # for the carrier's answering-machine verdict (control "amd"), at most `verdict_timeout`.
+    first_speaker: str = "agent"
+    callee_silence: float = 4.0
+    verdict_timeout: float = 35.0
+    voicemail: str = ""  # what a machine hears ("": hang up on it)
 
 
 @dataclass
@@ -156,6 +164,7 @@ class CallSession:
         self._closer: asyncio.Task | None = None
         self._held_at: float | None = None  # the agent's audio is held back for the caller
         self._hold_timer: asyncio.TimerHandle | None = None
+        self._awaiting = ""  # the first speaker the agent still waits for (see AgentSettings)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -170,7 +179,9 @@ class CallSession:
         # The greeting does not wait for the recogniser's connection; audio that arrives
         # meanwhile is kept and replayed into it.
         self._spawn(self._open_listener(), "stt-open")
-        self._start_response(say=self.agent.greeting)
+        await hooks.run_start_hooks(self.tool_context)
+        if not self._closing:
+            self._greet_or_wait()
 
     async def _open_listener(self) -> None:
         try:
@@ -213,6 +224,7 @@ class CallSession:
         text, timing = self.hearing.take_unanswered()
         if text:  # the caller's last words, never answered
             self._save_caller_turn(text, timing.started_at if timing else None, self.clock())
+        await hooks.run_end_hooks(self.tool_context, self.outcome)
         self.recorder.event("ended", outcome=self.outcome)
         await self.recorder.close(outcome=self.outcome, audio=self.audio)
 
@@ -395,6 +407,14 @@ class CallSession:
         timing: Timing | None = None,
         resets_silence: bool = True,
     ) -> None:
+        if self._awaiting:  # only the callee's side speaks now: words, keys, or unheard speech
+            if self._awaiting == "machine_verdict":
+                # Heard before the verdict (a machine's own greeting, perhaps): kept, unanswered.
+                if user_text is not None:
+                    self.messages.append({"role": "user", "content": user_text})
+                return
+            self._awaiting = ""
+            say = self.agent.greeting  # the callee's "Hello?" is answered with the greeting
         previous = self._response
         self._response = self._spawn(
             self._begin(previous, user_text, say, timing, resets_silence), "respond"
@@ -596,7 +616,7 @@ class CallSession:
                 self.recorder.event("silence", reason="max_call_seconds")
                 await self._say_and_hang_up(self.agent.goodbye, "max_duration")
                 continue
-            if self._agent_active() or self.hearing.busy or self._digits:
+            if self._awaiting or self._agent_active() or self.hearing.busy or self._digits:
                 continue
             silent = now - self._last_activity
             if silent >= self.agent.silence_hangup:
@@ -606,6 +626,67 @@ class CallSession:
                 self._reprompted = True
                 self.recorder.event("silence", reason="reprompt", seconds=round(silent, 1))
                 self._start_response(say=self.agent.reprompt, resets_silence=False)
+
+    # ------------------------------------------------------------------ who speaks first; control
+    def _greet_or_wait(self) -> None:
+        if self.agent.first_speaker == "callee":
+            self._awaiting = "callee"
+            self._spawn(self._greet_after_silence(), "await-callee")
+        elif self.agent.first_speaker == "machine_verdict":
+            self._awaiting = "machine_verdict"
+            self._spawn(self._greet_unless_verdict(), "await-verdict")
+        else:
+            self._start_response(say=self.agent.greeting)
+
+    async def _greet_after_silence(self) -> None:
+        while self._awaiting == "callee":
+            await asyncio.sleep(0.1)
+            quiet = self.clock() - self._last_activity >= self.agent.callee_silence
+            if quiet and not self.hearing.busy and self._awaiting == "callee":
+                self._awaiting = ""
+                self._start_response(say=self.agent.greeting)
+
+    async def _greet_unless_verdict(self) -> None:
+        await asyncio.sleep(self.agent.verdict_timeout)
+        if self._awaiting == "machine_verdict":
+            self.recorder.event("amd", answered_by="", reason="no verdict in time")
+            await self._on_verdict("unknown")
+
+    async def _on_verdict(self, answered_by: str) -> None:
+        if self._awaiting != "machine_verdict":
+            return  # late: the agent already spoke
+        self._awaiting = ""
+        if answered_by in ("human", "unknown"):
+            self._start_response(say=self.agent.greeting)
+        elif answered_by.startswith("machine") and self.agent.voicemail:
+            await self._say_and_hang_up(self.agent.voicemail, "voicemail_left")
+        else:
+            outcome = "fax" if answered_by == "fax" else "answering_machine"
+            self._spawn(self._hang_up(outcome), "hang-up")
+
+    async def control(self, action: str, **data: Any) -> None:
+        """A command from outside the call (staff, a webhook; calls.control.send_control):
+        "hang_up" ends the call now (outcome `data["outcome"]`, default "staff_hung_up"),
+        "say" speaks `data["text"]`, "amd" is the answering-machine verdict
+        (`data["answered_by"]`, as Twilio's AnsweredBy)."""
+        if self._closing:
+            return
+        self.recorder.event("control", action=action, data=dict(data))
+        if action == "hang_up":
+            self.outcome = self.outcome or str(data.get("outcome") or "staff_hung_up")
+            held_at = self._release_hold()
+            await _cancelled(self._response)
+            turn_open = self._agent_turn is not None and not self._agent_turn.closed
+            if held_at is not None or self.playout.busy or turn_open:
+                await self._cut_agent_off(held_at)
+            self._spawn(self._hang_up(self.outcome), "hang-up")
+        elif action == "say" and str(data.get("text", "")).strip():
+            self._awaiting = ""
+            self._start_response(say=str(data["text"]).strip())
+        elif action == "amd":
+            await self._on_verdict(str(data.get("answered_by", "")))
+        else:
+            log.warning("unknown call control %r", action, extra={"call_id": self.call_id})
 
 
 async def _cancelled(task: asyncio.Task | None) -> None:
