@@ -282,7 +282,7 @@ class CallSession:
         self.recorder.event("dtmf", digit=digit)
         self._last_activity = self.clock()
         self._reprompted = False
-        if self._agent_active():
+        if self.agent_active:
             await self._barge_in(cause="dtmf")
         if self._digits_timer is not None:
             self._digits_timer.cancel()
@@ -304,7 +304,7 @@ class CallSession:
 
     # ------------------------------------------------------------------ hearing's hooks
     async def caller_started(self) -> None:
-        if self._held_at is not None or not self._agent_active():
+        if self._held_at is not None or not self.agent_active:
             return
         if not self.playout.speaking:  # nothing left to hear: the caller takes the turn
             await self._barge_in(cause="speech")
@@ -363,7 +363,7 @@ class CallSession:
         self.recorder.event("unheard", seconds=seconds, reason=reason)
         if self._held_at is not None:
             self._resume()
-        elif not self._closing and not self._ending and not self._agent_active():
+        elif not self._closing and not self._ending and not self.agent_active:
             self._start_response(say=self.agent.didnt_catch)
 
     def _save_caller_turn(self, text: str, started_at, speech_end: float) -> None:
@@ -374,8 +374,15 @@ class CallSession:
         self.recorder.save_turn(record)
 
     # ------------------------------------------------------------------ barge-in
-    def _agent_active(self) -> bool:
-        return (self._response is not None and not self._response.done()) or self.playout.busy
+    @property
+    def responding(self) -> bool:
+        """The agent is preparing or saying an answer (the model, the tools, the synthesis)."""
+        return self._response is not None and not self._response.done()
+
+    @property
+    def agent_active(self) -> bool:
+        """The agent is answering, or its audio is still playing."""
+        return self.responding or self.playout.busy
 
     async def _barge_in(self, *, cause: str) -> None:
         held_at = self._release_hold()
@@ -616,7 +623,7 @@ class CallSession:
                 self.recorder.event("silence", reason="max_call_seconds")
                 await self._say_and_hang_up(self.agent.goodbye, "max_duration")
                 continue
-            if self._awaiting or self._agent_active() or self.hearing.busy or self._digits:
+            if self._awaiting or self.agent_active or self.hearing.busy or self._digits:
                 continue
             silent = now - self._last_activity
             if silent >= self.agent.silence_hangup:

@@ -23,7 +23,7 @@ async def test_deepgram_hears_the_caller_and_the_turn_ends_on_its_endpoint(build
         fake.on_audio = [results("what are your hours", is_final=True, speech_final=True)]
         stt = DeepgramSTT(api_key="dg-test", environment_url=fake.url, connect_timeout=2)
         session, transport = await build_session(stt=stt)
-        await until(lambda: not session._agent_active())
+        await until(lambda: not session.agent_active)
         await speak(session)
         await until(lambda: session.messages[-1].get("content") == HOURS)
         await session.close()
@@ -36,7 +36,7 @@ async def test_deepgram_cut_mid_call_falls_back_and_the_caller_is_answered(build
         stt = DeepgramSTT(api_key="dg-test", environment_url=fake.url, connect_timeout=2)
         backup = ScriptedSTT(["what are your hours"], name="backup")
         session, transport = await build_session(stt=stt, stt_fallback=backup)
-        await until(lambda: not session._agent_active())
+        await until(lambda: not session.agent_active)
         await speak(session)
         await until(lambda: session.messages[-1].get("content") == HOURS)
         await session.close()
@@ -53,7 +53,7 @@ async def test_groq_rate_limited_falls_back_within_the_turn(build_session):
         session.llm.fallback = ScriptedBrain(
             registry.for_agent(["lookup_info"]), session.tool_context
         )
-        await until(lambda: not session._agent_active())
+        await until(lambda: not session.agent_active)
         await speak(session)
         await until(lambda: session.messages[-1].get("content") == HOURS)
         await session.close()
@@ -66,7 +66,7 @@ async def test_groq_answer_is_spoken_sentence_by_sentence(build_session):
         llm = GroqLLM(api_key="gsk-test", base_url=fake.url, timeout=2)
         tts = ToneTTS()
         session, transport = await build_session(texts=["hours?"], llm=llm, tts=tts)
-        await until(lambda: not session._agent_active())
+        await until(lambda: not session.agent_active)
         await speak(session)
         await until(
             lambda: session.messages[-1].get("content") == "Sure. We open at nine. See you!"

@@ -58,7 +58,7 @@ async def test_a_backchannel_lets_the_agent_finish_what_it_was_saying(build_sess
     await until(lambda: transport.audio_seconds() > 0.6)
     await speak(session, frames=8, silence=5)
     assert "clear" in transport.kinds()  # held back at once, while it listened
-    await until(lambda: not session._agent_active(), timeout=10)
+    await until(lambda: not session.agent_active, timeout=10)
     await session.close()
 
     assert await turns(session.call_id) == [
@@ -102,7 +102,7 @@ async def test_speech_that_goes_on_is_an_interruption_before_its_words_are_known
         await speak(session, frames=0, silence=5)
 
     talking = asyncio.ensure_future(talk_in_real_time(INTERRUPT_AFTER + 0.8))
-    await until(lambda: session._agent_turn is not None and session._agent_turn.closed)
+    await until(lambda: not session.agent_active)
     assert not talking.done()  # the agent gave way while the caller was still talking
     await talking
     await until(
@@ -116,7 +116,7 @@ async def test_a_cough_over_the_agent_lets_it_go_on(build_session):
     session, transport = await build_session(texts=[""], greeting=LONG, tts=ToneTTS(ms_per_char=25))
     await until(lambda: transport.audio_seconds() > 0.6)
     await speak(session, frames=8, silence=5)
-    await until(lambda: not session._agent_active(), timeout=10)
+    await until(lambda: not session.agent_active, timeout=10)
     await session.close()
     assert (await turns(session.call_id))[0] == ("agent", LONG, False)
     events = await kinds(session.call_id)

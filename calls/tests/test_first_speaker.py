@@ -37,7 +37,7 @@ async def test_the_agent_waits_for_the_callees_hello(build_session):
     assert transport.kinds() == []  # not a word before the callee's
     await speak(session)
     await until(lambda: "mark" in transport.kinds())
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await session.close("caller_hung_up")
     assert await turns(session.call_id) == [("caller", "Hello?"), ("agent", GREETING)]
     assert session.messages[1:] == [
@@ -51,7 +51,7 @@ async def test_a_silent_callee_is_greeted_after_a_while(build_session):
         greeting=GREETING, first_speaker="callee", callee_silence=0.3
     )
     await until(lambda: "mark" in transport.kinds())
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await session.close("caller_hung_up")
     assert await turns(session.call_id) == [("agent", GREETING)]
 
@@ -65,7 +65,7 @@ async def test_a_human_verdict_brings_the_greeting(build_session):
     assert "media" not in transport.kinds()
     await session.control("amd", answered_by="human")
     await until(lambda: "mark" in transport.kinds())
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await session.close("caller_hung_up")
     assert await turns(session.call_id) == [("caller", "Hello?"), ("agent", GREETING)]
 
@@ -98,7 +98,7 @@ async def test_no_verdict_in_time_greets_anyway(build_session):
         greeting=GREETING, first_speaker="machine_verdict", verdict_timeout=0.2
     )
     await until(lambda: "mark" in transport.kinds())
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await session.control("amd", answered_by="machine_start")  # too late: changes nothing
     await session.close("caller_hung_up")
     assert await turns(session.call_id) == [("agent", GREETING)]
@@ -108,7 +108,7 @@ async def test_no_verdict_in_time_greets_anyway(build_session):
 async def test_say_speaks_a_line_and_hang_up_ends_the_call_now(build_session):
     session, transport = await build_session()
     await until(lambda: "mark" in transport.kinds())
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await session.control("say", text="Your table is ready.")
     await until(lambda: session.messages[-1].get("content") == "Your table is ready.")
     before = transport.audio_seconds()

@@ -44,10 +44,10 @@ def events(call_id, kind):
 
 async def test_speech_that_comes_back_as_no_words_is_recorded_and_asked_again(build_session):
     session, transport = await build_session(texts=["", "what are your hours"])
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session, frames=15)
     await until(lambda: session.messages[-1].get("content") == DIDNT_CATCH)
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session)
     await until(lambda: session.messages[-1].get("content") == "We are open from nine to five.")
     await session.close()
@@ -66,7 +66,7 @@ async def test_speech_that_comes_back_as_no_words_is_recorded_and_asked_again(bu
 async def test_no_words_in_one_utterance_of_a_turn_with_words_is_not_asked_again(build_session):
     stt = ScriptedSTT(["", "what are your hours"], delay=0.05)
     session, transport = await build_session(stt=stt)
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session, frames=10, silence=4)  # a cough, then at once the question
     await speak(session)
     await until(lambda: session.messages[-1].get("content") == "We are open from nine to five.")
@@ -80,7 +80,7 @@ async def test_a_hang_up_after_a_burst_waits_for_every_utterance_still_owed(buil
     0.6 s: all three reach the transcript (the close used to wait for the first only)."""
     stt = ScriptedSTT(["one thing", "another thing", "a last thing"], delay=0.6)
     session, transport = await build_session(stt=stt)
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     for _ in range(3):
         await speak(session, frames=10, silence=4)
     await session.close("caller_hung_up")
@@ -103,7 +103,7 @@ async def test_an_unfinished_sounding_turn_waits_and_a_finished_one_ends_at_once
     model = FixedTurnModel(0.1, 0.97)
     session, transport = await build_session(texts=["can you tell me", "your hours please"])
     session.hearing.turn_model = model
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session)  # "can you tell me" sounds unfinished to the model: the turn waits
     await asyncio.sleep(0.7)
     assert session.hearing.detector.texts == ["can you tell me"]
@@ -123,7 +123,7 @@ async def test_an_unfinished_sounding_turn_waits_and_a_finished_one_ends_at_once
 async def test_a_turn_the_model_calls_unfinished_ends_after_the_hold(build_session):
     session, transport = await build_session(texts=["what are your hours"])
     session.hearing.turn_model = FixedTurnModel(0.2)
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session)
     await until(lambda: session.messages[-1].get("content") == "We are open from nine to five.")
     await session.close()
@@ -134,7 +134,7 @@ async def test_a_turn_the_model_calls_unfinished_ends_after_the_hold(build_sessi
 
 async def test_without_a_model_the_text_decides_and_says_so(build_session):
     session, transport = await build_session(texts=["what are your hours"])
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session)
     await until(lambda: session.messages[-1].get("content") == "We are open from nine to five.")
     await session.close()
@@ -148,7 +148,7 @@ async def test_a_missing_turn_model_falls_back_to_the_vad_and_text(build_session
 
     session, transport = await build_session(texts=["what are your hours", "goodbye"])
     session.hearing.turn_model = missing
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session)
     await until(lambda: session.messages[-1].get("content") == "We are open from nine to five.")
     await session.close()
@@ -173,7 +173,7 @@ async def test_words_that_supersede_an_unheard_answer_join_the_earlier_words(bui
     session, transport = await build_session(
         texts=["I would like a large", "coffee please"], llm=SlowToAnswer()
     )
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session)
     await until(lambda: len(SlowToAnswer.seen) == 1)
     await speak(session)  # before the first answer was heard

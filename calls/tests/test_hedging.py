@@ -136,7 +136,7 @@ async def test_with_every_cloud_provider_hanging_greeting_and_replies_come_withi
         await until(lambda: bool(sent_at), timeout=5)
         assert sent_at[0] - t0 < BUDGET  # the greeting
         for answer in ("We are open from nine to five.", "Park behind the shop."):
-            await until(lambda: not session._agent_active(), timeout=10)
+            await until(lambda: not session.agent_active, timeout=10)
             await speak(session)
             spoke_at = time.monotonic()
             await until(lambda a=answer: session.messages[-1].get("content") == a, timeout=5)

@@ -112,7 +112,7 @@ async def test_tools_share_the_calls_state_and_the_end_hook_sees_it(build_sessio
     )
     assert seen.starts == [session.call_id]
     for answer in ("One latte, got it.", "One muffin, got it.", "Stamped."):
-        await until(lambda: not session._agent_active())
+        await until(lambda: not session.agent_active)
         await speak(session)
         await until(lambda a=answer: session.messages[-1].get("content") == a)
     await session.close("caller_hung_up")

@@ -58,7 +58,7 @@ async def test_a_database_error_mid_call_loses_no_record(build_session, monkeypa
     "started"; the call was marked completed anyway. Now every record lands, in order, and the
     call is completed only after them."""
     session, transport = await build_session(texts=["What are your hours?", "Thanks, goodbye"])
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     flaky = FlakyDatabase(monkeypatch)
     flaky.down = True  # the database goes away mid-call
     finished_after: list[int] = []
@@ -71,7 +71,7 @@ async def test_a_database_error_mid_call_loses_no_record(build_session, monkeypa
     monkeypatch.setattr(recorder_module, "_finish_call", finish)
     await speak(session)
     await until(lambda: session.messages[-1].get("content") == "We are open from nine to five.")
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await until(lambda: flaky.failures >= 3)
     call, turns, _ = await rows(session.call_id)
     assert len(turns) == 1 and call.status != "completed"  # nothing written while it is down
@@ -117,7 +117,7 @@ async def test_a_real_table_lock_delays_records_and_loses_none(build_session, se
 
     try:
         session, transport = await build_session(texts=["What are your hours?"])
-        await until(lambda: not session._agent_active())
+        await until(lambda: not session.agent_active)
         await until(lambda: session.recorder.pending == 0)
         recorder_module._run_batch = spy
         await asyncio.to_thread(locker.execute, "LOCK TABLE calls_turn IN ACCESS EXCLUSIVE MODE")

@@ -40,10 +40,10 @@ def get_call(call_id):
 async def test_greeting_question_tool_and_hang_up(build_session):
     session, transport = await build_session(texts=["What are your hours?", "Thanks, goodbye"])
     await until(lambda: "mark" in transport.kinds())
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session)
     await until(lambda: session.messages[-1].get("content") == "We are open from nine to five.")
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session)
     await asyncio.wait_for(transport.hung_up.wait(), 5)
     await session.wait_closed()
@@ -121,9 +121,9 @@ async def test_barge_in_while_the_model_is_thinking_cancels_it(build_session):
     session, transport = await build_session(
         texts=["first", "second"], llm=SlowLLM(), llm_timeout=30
     )
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session)
-    await until(lambda: session._response is not None and not session._response.done())
+    await until(lambda: session.responding)
     await speak(session, frames=4, silence=0)
     await until(lambda: SlowLLM.cancelled)
     await session.close()
@@ -132,7 +132,7 @@ async def test_barge_in_while_the_model_is_thinking_cancels_it(build_session):
 
 async def test_unfinished_number_is_not_cut_off(build_session):
     session, transport = await build_session(texts=["my number is 415 555", "0123", "thanks"])
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session)
     await asyncio.sleep(0.6)  # a pause between digit groups, shorter than the hold
     await speak(session)
@@ -164,7 +164,7 @@ async def test_maximum_call_length(build_session):
 
 async def test_dtmf_reaches_the_agent(build_session):
     session, transport = await build_session()
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     for digit in "42#":
         await session.on_dtmf(digit)
     await until(
@@ -190,7 +190,7 @@ async def test_hanging_model_falls_back_within_the_turn(build_session):
         texts=["what are your hours"], llm=HangingLLM(), llm_timeout=0.3
     )
     session.llm.fallback = ScriptedBrain(registry.for_agent(["lookup_info"]), session.tool_context)
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session)
     await until(lambda: session.messages[-1].get("content") == "We are open from nine to five.")
     await session.close()
@@ -217,7 +217,7 @@ async def test_model_failing_mid_answer_falls_back_and_caller_hears_an_answer(bu
     session, transport = await build_session(
         texts=["hours?"], llm=BreakingLLM(), llm_fallback=Backup()
     )
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session)
     await until(lambda: session.messages[-1].get("content") == "Let me see. We open at nine.")
     await session.close()
@@ -232,7 +232,7 @@ async def test_every_model_failing_still_answers(build_session):
             yield  # pragma: no cover
 
     session, transport = await build_session(texts=["hello"], llm=Down())
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session)
     await until(lambda: "trouble" in str(session.messages[-1].get("content")))
     await session.close()
@@ -262,7 +262,7 @@ async def test_recogniser_failure_switches_and_replays_the_utterance(build_sessi
     primary.fail_on_finalize = True
     backup = ScriptedSTT(["what are your hours"], name="backup")
     session, transport = await build_session(stt=primary, stt_fallback=backup)
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session, frames=10)
     await until(lambda: session.messages[-1].get("content") == "We are open from nine to five.")
     await session.close()
@@ -284,7 +284,7 @@ async def test_close_leaves_nothing_running_and_a_final_status(build_session):
 
 async def test_words_said_just_before_hanging_up_are_kept(build_session):
     session, transport = await build_session(texts=["actually never mind"])
-    await until(lambda: not session._agent_active())
+    await until(lambda: not session.agent_active)
     await speak(session, frames=6, silence=0)  # still talking when the line drops
     await session.close("caller_hung_up")
     assert ("caller", "actually never mind", False) in await turns(session.call_id)
