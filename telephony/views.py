@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import wraps
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
@@ -33,67 +35,63 @@ def _database_down(request: HttpRequest, webhook: str, exc: Exception) -> None:
     )
 
 
-@csrf_exempt
-@require_POST
-def voice(request: HttpRequest) -> HttpResponse:
-    try:
-        account = webhook_account(request)
-        if account is None:
-            return HttpResponse("invalid signature", status=403, content_type="text/plain")
-        return _twiml(inbound.answer_call(account, request.POST))
-    except DATABASE_DOWN as exc:
-        # Without the database the signature cannot be checked either; a polite goodbye tells
-        # nothing and changes nothing, and is far better than Twilio's own error message.
-        _database_down(request, "voice", exc)
-        return _twiml(twiml.cannot_take_call())
+def _polite_goodbye() -> HttpResponse:
+    # Without the database the signature cannot be checked either; a polite goodbye tells
+    # nothing and changes nothing, and is far better than Twilio's own error message.
+    return _twiml(twiml.cannot_take_call())
 
 
-@csrf_exempt
-@require_POST
-def status(request: HttpRequest) -> HttpResponse:
-    try:
-        account = webhook_account(request)
-        if account is None:
-            return HttpResponse("invalid signature", status=403, content_type="text/plain")
-        inbound.record_status(account, request.POST)
-    except DATABASE_DOWN as exc:
-        # Not 200: the status was not recorded. A 503 is retried where the callback URL asks
-        # Twilio to retry, and shows in Twilio's debugger; applying a status twice or late is
-        # harmless (Call.apply_status never moves a call backwards).
-        _database_down(request, "status", exc)
-        response = HttpResponse("database unavailable", status=503, content_type="text/plain")
-        response.headers["Retry-After"] = "5"
-        return response
-    # 200 even for an unknown call, so Twilio stops retrying.
-    return HttpResponse(status=200)
+def _retry_later() -> HttpResponse:
+    # Not 200: nothing was recorded. A 503 is retried where the callback URL asks Twilio to
+    # retry, and shows in Twilio's debugger; applying a callback twice or late is harmless.
+    response = HttpResponse("database unavailable", status=503, content_type="text/plain")
+    response.headers["Retry-After"] = "5"
+    return response
 
 
-@csrf_exempt
-@require_POST
-def outbound_answered(request: HttpRequest, call_id: int) -> HttpResponse:
+def twilio_webhook(name: str, *, when_database_down: Callable[[], HttpResponse]):
+    """A Twilio webhook view: POST only, CSRF-exempt (Twilio signs instead), the signature
+    checked (403 otherwise) and the account handed to the view; during a database outage the
+    view answers `when_database_down()` at once, with a log line."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        @require_POST
+        @wraps(view)
+        def webhook(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            try:
+                account = webhook_account(request)
+                if account is None:
+                    return HttpResponse("invalid signature", status=403, content_type="text/plain")
+                return view(request, account, *args, **kwargs)
+            except DATABASE_DOWN as exc:
+                _database_down(request, name, exc)
+                return when_database_down()
+
+        return webhook
+
+    return decorate
+
+
+@twilio_webhook("voice", when_database_down=_polite_goodbye)
+def voice(request: HttpRequest, account) -> HttpResponse:
+    return _twiml(inbound.answer_call(account, request.POST))
+
+
+@twilio_webhook("status", when_database_down=_retry_later)
+def status(request: HttpRequest, account) -> HttpResponse:
+    inbound.record_status(account, request.POST)
+    return HttpResponse(status=200)  # even for an unknown call, so Twilio stops retrying
+
+
+@twilio_webhook("outbound", when_database_down=_polite_goodbye)
+def outbound_answered(request: HttpRequest, account, call_id: int) -> HttpResponse:
     """Twilio asks what to do with an outbound call the callee answered."""
-    try:
-        account = webhook_account(request)
-        if account is None:
-            return HttpResponse("invalid signature", status=403, content_type="text/plain")
-        return _twiml(outbound.answer_outbound(account, call_id, request.POST))
-    except DATABASE_DOWN as exc:
-        _database_down(request, "outbound", exc)
-        return _twiml(twiml.cannot_take_call())
+    return _twiml(outbound.answer_outbound(account, call_id, request.POST))
 
 
-@csrf_exempt
-@require_POST
-def amd(request: HttpRequest) -> HttpResponse:
+@twilio_webhook("amd", when_database_down=_retry_later)
+def amd(request: HttpRequest, account) -> HttpResponse:
     """The asynchronous answering-machine verdict for an outbound call."""
-    try:
-        account = webhook_account(request)
-        if account is None:
-            return HttpResponse("invalid signature", status=403, content_type="text/plain")
-        outbound.record_amd(account, request.POST)
-    except DATABASE_DOWN as exc:
-        _database_down(request, "amd", exc)
-        response = HttpResponse("database unavailable", status=503, content_type="text/plain")
-        response.headers["Retry-After"] = "5"
-        return response
+    outbound.record_amd(account, request.POST)
     return HttpResponse(status=200)  # even for an unknown call, so Twilio stops retrying
