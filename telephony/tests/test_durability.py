@@ -7,7 +7,6 @@ import asyncio
 import signal
 import socket
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from datetime import timedelta
@@ -22,7 +21,7 @@ from calls.engine.session import TransportClosed
 from calls.models import Call, CallEvent
 from calls.reaper import reap_calls
 from telephony.media_stream import TwilioMediaStream
-from telephony.tests.test_end_to_end import ROOT, caller_for, free_port, server_env
+from telephony.tests.test_end_to_end import caller_for, server_env, start_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,39 +32,16 @@ GREETING = "Hello and welcome. " * 8
 
 @contextmanager
 def serve(twilio_rest: str, **env):
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--bind", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env={
-            **server_env(twilio_rest),
-            "PRELOAD_SPEECH_MODELS": "false",
-            "PROVIDER_PLUGINS": "bench.fake_providers",
-            "CALL_HEARTBEAT_SECONDS": "1",
-            "CALL_HEARTBEAT_STALE_SECONDS": "2",
-            "HTTP_IDLE_TIMEOUT_SECONDS": "2",
-            **env,
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("serve did not start:\n" + _output(process))
-            time.sleep(0.2)
-        yield process, port
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
+    extra = {
+        "PRELOAD_SPEECH_MODELS": "false",
+        "PROVIDER_PLUGINS": "bench.fake_providers",
+        "CALL_HEARTBEAT_SECONDS": "1",
+        "CALL_HEARTBEAT_STALE_SECONDS": "2",
+        "HTTP_IDLE_TIMEOUT_SECONDS": "2",
+        **env,
+    }
+    with start_server({**server_env(twilio_rest), **extra}, models=False) as (process, url):
+        yield process, int(url.rsplit(":", 1)[1])
 
 
 def _output(process: subprocess.Popen) -> str:

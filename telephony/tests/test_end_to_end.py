@@ -47,21 +47,13 @@ def server_env(twilio_rest: str) -> dict[str, str]:
 
 
 @contextmanager
-def run_daphne(env: dict[str, str]):
-    """One Daphne process serving the project with `env`; yields its URL once it answers and
-    its speech models have loaded."""
+def start_server(env: dict[str, str], *, models: bool = True):
+    """The web process as production starts it (`manage.py serve`) with `env`; yields the
+    process and its URL once it answers (and, with `models`, once its speech models have
+    loaded). Stopped (or killed) on the way out."""
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "voiceapp.asgi:application",
-        ],
+        [sys.executable, "manage.py", "serve", "--bind", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -77,18 +69,29 @@ def run_daphne(env: dict[str, str]):
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(
-                    "daphne did not start:\n" + process.stdout.read().decode()[-3000:]
-                )
+                if process.poll() is None:
+                    process.kill()
+                output = process.stdout.read().decode(errors="replace")[-3000:]
+                raise RuntimeError("the server did not start:\n" + output)
             time.sleep(0.2)
-        time.sleep(4)  # the speech models load in the background (~3 s)
-        yield url
+        if models:
+            time.sleep(4)  # the speech models load in the background (~3 s)
+        yield process, url
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait(10)
+
+
+@contextmanager
+def run_daphne(env: dict[str, str]):
+    """The URL of a web process serving the project with `env` (see start_server)."""
+    with start_server(env) as (_, url):
+        yield url
 
 
 @pytest.fixture
