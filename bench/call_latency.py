@@ -161,11 +161,12 @@ def free_port() -> int:
 
 
 def start_daphne(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:
-    daphne = Path(sys.executable).parent / "daphne"
+    # The web process as production starts it: Daphne with the project's timeouts.
+    command = [sys.executable, "manage.py", "serve", "--bind", "127.0.0.1", "--port", str(port)]
     log = open(log_path, "wb")  # the child keeps its own descriptor
     try:
         return subprocess.Popen(
-            [str(daphne), "-b", "127.0.0.1", "-p", str(port), "voiceapp.asgi:application"],
+            command,
             cwd=ROOT,
             env=env,
             stdout=log,
