@@ -280,6 +280,13 @@ class Turn(models.Model):
     def __str__(self) -> str:
         return f"{self.speaker}: {self.text[:60]}"
 
+    def timing_parts(self) -> list[str]:
+        """The timings as people read them: "endpoint 260 ms", "turn_signal model"."""
+        return [
+            f"{name} {value} ms" if type(value) is int else f"{name} {value}"
+            for name, value in self.timings.items()
+        ]
+
 
 class CallEvent(models.Model):
     """Something that happened on a call: a tool call, a barge-in, a fallback, a digit."""

@@ -181,3 +181,8 @@ async def test_words_that_supersede_an_unheard_answer_join_the_earlier_words(bui
     await session.close()
     users = [m["content"] for m in session.messages if m["role"] == "user"]
     assert users == ["I would like a large coffee please"]
+
+
+def test_timings_read_as_people_read_them():
+    turn = Turn(timings={"endpoint": 260, "turn_signal": "model", "turn_score": 0.954})
+    assert turn.timing_parts() == ["endpoint 260 ms", "turn_signal model", "turn_score 0.954"]

@@ -158,7 +158,7 @@ def test_call_page_shows_timeline_and_transcript(staff_a, world_a):
         text="Nine to five.",
         started_at=timezone.now(),
         latency_ms=412,
-        timings={"stt_final": 120},
+        timings={"stt_final": 120, "turn_signal": "model", "turn_score": 0.97},
     )
     from django.core.files.base import ContentFile
 
@@ -171,6 +171,7 @@ def test_call_page_shows_timeline_and_transcript(staff_a, world_a):
         body.index("Hello there") < body.index("What are your hours?") < body.index("Nine to five.")
     )
     assert "answered in 412 ms" in body
+    assert "stt_final 120 ms · turn_signal model · turn_score 0.97" in body
 
 
 def test_agent_tools_are_chosen_from_the_registry(staff_a, world_a):

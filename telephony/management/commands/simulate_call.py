@@ -136,5 +136,5 @@ class Command(BaseCommand):
             latency_ms=None
         )
         for turn in turns.order_by("index"):
-            parts = ", ".join(f"{name} {ms} ms" for name, ms in turn.timings.items())
+            parts = ", ".join(turn.timing_parts())
             self.stdout.write(f"  server turn {turn.index}: {parts}")
