@@ -281,11 +281,12 @@ class Turn(models.Model):
         return f"{self.speaker}: {self.text[:60]}"
 
     def timing_parts(self) -> list[str]:
-        """The timings as people read them: "endpoint 260 ms", "turn_signal model"."""
-        return [
-            f"{name} {value} ms" if type(value) is int else f"{name} {value}"
-            for name, value in self.timings.items()
-        ]
+        """The timings as people read them, in the order they happened ("endpoint 260 ms",
+        ...), then what ended the turn ("turn_signal model"). The database keeps JSON keys in
+        an order of its own."""
+        marks = sorted((v, k) for k, v in self.timings.items() if type(v) is int)
+        notes = sorted((k, v) for k, v in self.timings.items() if type(v) is not int)
+        return [f"{k} {v} ms" for v, k in marks] + [f"{k} {v}" for k, v in notes]
 
 
 class CallEvent(models.Model):

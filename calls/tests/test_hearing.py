@@ -184,5 +184,12 @@ async def test_words_that_supersede_an_unheard_answer_join_the_earlier_words(bui
 
 
 def test_timings_read_as_people_read_them():
-    turn = Turn(timings={"endpoint": 260, "turn_signal": "model", "turn_score": 0.954})
-    assert turn.timing_parts() == ["endpoint 260 ms", "turn_signal model", "turn_score 0.954"]
+    turn = Turn(
+        timings={"turn_end": 600, "endpoint": 260, "turn_signal": "model", "turn_score": 0.954}
+    )
+    assert turn.timing_parts() == [
+        "endpoint 260 ms",
+        "turn_end 600 ms",
+        "turn_score 0.954",
+        "turn_signal model",
+    ]

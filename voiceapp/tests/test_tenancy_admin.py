@@ -171,7 +171,7 @@ def test_call_page_shows_timeline_and_transcript(staff_a, world_a):
         body.index("Hello there") < body.index("What are your hours?") < body.index("Nine to five.")
     )
     assert "answered in 412 ms" in body
-    assert "stt_final 120 ms · turn_signal model · turn_score 0.97" in body
+    assert "stt_final 120 ms · turn_score 0.97 · turn_signal model" in body
 
 
 def test_agent_tools_are_chosen_from_the_registry(staff_a, world_a):
