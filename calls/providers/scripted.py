@@ -9,6 +9,7 @@ clarification. It answers through the LLM interface, so the engine cannot tell i
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -41,17 +42,32 @@ class ScriptedBrain(LLM):
         if last.get("role") == "assistant":  # asked to go on after a failed provider
             yield Finished("stop")
             return
-        said = str(last.get("content", ""))
-        for tool in self.tools:
-            if tool.name not in allowed:
-                continue
-            arguments = tool.match(said, self.context)
-            if arguments is not None:
-                yield ToolCalls([ToolCall(f"call_{uuid.uuid4().hex[:12]}", tool.name, arguments)])
-                yield Finished("tool_calls")
-                return
+        calls = self._calls_for(str(last.get("content", "")), allowed)
+        if calls:
+            yield ToolCalls(calls)
+            yield Finished("tool_calls")
+            return
         yield TextDelta(DIDNT_CATCH)
         yield Finished("stop")
+
+    def _calls_for(self, said: str, allowed: set[str]) -> list[ToolCall]:
+        """One tool call for each sentence a tool understands ("What are your hours? Is there
+        parking?" is two questions, both answered), the same call only once."""
+        calls: list[ToolCall] = []
+        seen: set[str] = set()
+        for sentence in _sentences(said):
+            for tool in self.tools:
+                if tool.name not in allowed:
+                    continue
+                arguments = tool.match(sentence, self.context)
+                if arguments is None:
+                    continue
+                key = f"{tool.name}:{json.dumps(arguments, sort_keys=True)}"
+                if key not in seen:
+                    seen.add(key)
+                    calls.append(ToolCall(f"call_{uuid.uuid4().hex[:12]}", tool.name, arguments))
+                break
+        return calls
 
     @staticmethod
     def _results_to_say(messages: list[dict[str, Any]]) -> list[str]:
@@ -73,3 +89,8 @@ class ScriptedBrain(LLM):
         if lines:
             return [" ".join(lines)]
         return [] if ended else [DONE]  # the engine says the goodbye itself
+
+
+def _sentences(text: str) -> list[str]:
+    parts = [p.strip() for p in re.split(r"(?<=[.?!])\s+", text) if p.strip()]
+    return parts or [text]

@@ -193,3 +193,32 @@ def test_timings_read_as_people_read_them():
         "turn_score 0.954",
         "turn_signal model",
     ]
+
+
+async def test_two_questions_asked_while_the_recogniser_opens_are_both_answered(build_session):
+    """Both utterances wait in the listener's replay, are transcribed one by one when the
+    recogniser opens, and the answer covers both questions."""
+    opened = asyncio.Event()
+    stt = ScriptedSTT(["What are your hours?", "Is there parking?"])
+    real_open = stt.open
+
+    async def open_late(**options):
+        await opened.wait()
+        return await real_open(**options)
+
+    stt.open = open_late
+    session, transport = await build_session(stt=stt)
+    await until(lambda: not session.agent_active)
+    await speak(session)
+    await speak(session)
+    opened.set()
+
+    def answered() -> bool:
+        last = session.messages[-1]
+        return last["role"] == "assistant" and "nine to five" in str(last.get("content"))
+
+    await until(answered)
+    await session.close()
+    answer = session.messages[-1]["content"]
+    assert "nine to five" in answer and "Park behind the shop" in answer
+    assert await caller_turns(session.call_id) == ["What are your hours? Is there parking?"]
