@@ -16,7 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from calls.audio import FromMulaw8k, ToMulaw8k
 from calls.providers.base import STT, TTS, ProviderError, STTEvent, STTSession, Transcript
-from calls.providers.resilience import FallbackListener, breaker_for, chain, first_answer, timed
+from calls.providers.resilience import (
+    FallbackListener,
+    breaker_for,
+    chain,
+    first_answer,
+    hedged,
+    timed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +57,14 @@ class Speaker:
             start_fallback = None
             if fallback is not None:
                 start_fallback = lambda: self._chunks(fallback, "", text)  # noqa: E731
-            try:
-                race = await first_answer(
-                    self._chunks(self.primary, self.voice, text),
-                    start_fallback,
-                    self.hedge_after if self.primary.remote else None,
-                )
-            except ProviderError as error:
-                breaker.record_failure(error)
-                raise
+            race = await hedged(
+                breaker,
+                self._chunks(self.primary, self.voice, text),
+                start_fallback,
+                self.hedge_after if self.primary.remote else None,
+                self._fell_back,
+            )
             if race.winner == "fallback":
-                assert race.primary_error is not None and fallback is not None
-                breaker.record_failure(race.primary_error)
-                await self._fell_back(fallback, race.primary_error)
                 async for chunk in chain(race.first, race.rest):
                     yield chunk
                 return
@@ -75,14 +77,14 @@ class Speaker:
                 breaker.record_failure(error)
                 if fallback is None:
                     raise
-                await self._fell_back(fallback, error)
+                await self._fell_back(error)
         assert fallback is not None
         async for chunk in self._chunks(fallback, "", text):  # voice ids belong to one provider
             yield chunk
 
-    async def _fell_back(self, fallback: TTS, error: ProviderError) -> None:
-        if self.on_fallback:
-            await self.on_fallback("tts", self.primary.name, fallback.name, error)
+    async def _fell_back(self, error: ProviderError) -> None:
+        if self.on_fallback and self.fallback is not None:
+            await self.on_fallback("tts", self.primary.name, self.fallback.name, error)
 
     async def _chunks(self, tts: TTS, voice: str, text: str) -> AsyncIterator[bytes]:
         converter = ToMulaw8k(tts.output_format)

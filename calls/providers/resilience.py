@@ -200,6 +200,27 @@ async def first_answer(
                 await closer()
 
 
+async def hedged(
+    breaker: CircuitBreaker,
+    primary: AsyncIterator[Any],
+    start_fallback: Callable[[], AsyncIterator[Any]] | None,
+    hedge_after: float | None,
+    on_lost: Callable[[ProviderError], Awaitable[None]],
+) -> Race:
+    """`first_answer`, with the primary's breaker told of a failure when neither answered or
+    the primary lost to its fallback (which `on_lost` hears of too)."""
+    try:
+        race = await first_answer(primary, start_fallback, hedge_after)
+    except ProviderError as error:
+        breaker.record_failure(error)
+        raise
+    if race.winner == "fallback":
+        assert race.primary_error is not None
+        breaker.record_failure(race.primary_error)
+        await on_lost(race.primary_error)
+    return race
+
+
 async def chain(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """A race's winner as one stream again: its first item, then the rest."""
     if first is not None:
@@ -245,22 +266,14 @@ class FallbackLLM(LLM):
             if self.fallback is not None:
                 fallback = self.fallback
                 start_fallback = lambda: self._timed(fallback, messages, tools)  # noqa: E731
-            try:
-                race = await first_answer(
-                    self._timed(self.primary, messages, tools),
-                    start_fallback,
-                    self.hedge_after if self.primary.remote else None,
-                )
-            except ProviderError as error:
-                breaker.record_failure(error)
-                raise
+            race = await hedged(
+                breaker,
+                self._timed(self.primary, messages, tools),
+                start_fallback,
+                self.hedge_after if self.primary.remote else None,
+                self._fell_back,
+            )
             if race.winner == "fallback":
-                assert race.primary_error is not None and self.fallback is not None
-                breaker.record_failure(race.primary_error)
-                if self.on_fallback:
-                    await self.on_fallback(
-                        "llm", self.primary.name, self.fallback.name, race.primary_error
-                    )
                 async for event in chain(race.first, race.rest):
                     yield event
                 return
@@ -275,14 +288,17 @@ class FallbackLLM(LLM):
                 breaker.record_failure(error)
                 if self.fallback is None:
                     raise
-                if self.on_fallback:
-                    await self.on_fallback("llm", self.primary.name, self.fallback.name, error)
+                await self._fell_back(error)
         assert self.fallback is not None
         retry = (
             messages if not said else [*messages, {"role": "assistant", "content": "".join(said)}]
         )
         async for event in self._timed(self.fallback, retry, tools):
             yield event
+
+    async def _fell_back(self, error: ProviderError) -> None:
+        if self.on_fallback and self.fallback is not None:
+            await self.on_fallback("llm", self.primary.name, self.fallback.name, error)
 
     def _timed(self, llm: LLM, messages, tools) -> AsyncIterator[LLMEvent]:
         return timed(llm.stream(messages, tools), self.first_timeout, self.idle_timeout, llm.name)

@@ -10,22 +10,14 @@ import pytest
 from channels.db import database_sync_to_async as sync_to_async
 
 from calls.engine.session import INTERRUPT_AFTER, is_backchannel
-from calls.models import CallEvent, Turn
+from calls.models import CallEvent
 from calls.tests.conftest import speak, until
 from calls.tests.doubles import VOICE, ToneTTS
+from calls.tests.test_session import turns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LONG = "This is a long greeting that goes on for a while. It has a second sentence too."
-
-
-@sync_to_async
-def turns(call_id):
-    return list(
-        Turn.objects.filter(call_id=call_id)
-        .order_by("index")
-        .values_list("speaker", "text", "interrupted")
-    )
 
 
 @sync_to_async

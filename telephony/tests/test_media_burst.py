@@ -20,6 +20,7 @@ from telephony.simulator import FRAME, speech
 from telephony.tests.test_media_consumer import (
     caller_turns,
     communicator,
+    media,
     receive_until,
     start_message,
 )
@@ -62,22 +63,6 @@ def whisper_world(world_a):
     return world_a
 
 
-def frame_message(frame: bytes, n: int) -> str:
-    payload = base64.b64encode(frame).decode()
-    return json.dumps(
-        {
-            "event": "media",
-            "streamSid": "MZ" + "1" * 32,
-            "media": {
-                "track": "inbound",
-                "chunk": str(n),
-                "timestamp": str(n * 20),
-                "payload": payload,
-            },
-        }
-    )
-
-
 @pytest.mark.parametrize("recogniser", ["ready", "still opening"])
 async def test_a_burst_of_speech_gives_the_caller_turns(
     whisper_world, caller_audio, monkeypatch, recogniser
@@ -104,7 +89,7 @@ async def test_a_burst_of_speech_gives_the_caller_turns(
         await comm.send_to(text_data=start_message(whisper_world))
         await receive_until(comm, lambda m: m.get("event") == "mark", timeout=20)
         for n, frame in enumerate(caller_audio):  # all of it at once, no pacing
-            await comm.send_to(text_data=frame_message(frame, n))
+            await comm.send_to(text_data=media(base64.b64encode(frame).decode(), n))
         await comm.send_to(
             text_data=json.dumps({"event": "mark", "mark": {"name": "end-of-burst"}})
         )
