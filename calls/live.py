@@ -98,7 +98,6 @@ def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
     agent, tenant = call.agent, call.tenant
     inbound = call.direction == Call.Direction.INBOUND
     knowledge = parse_knowledge(agent.knowledge)
-    tools = registry.for_agent(agent.tools)
     context = ToolContext(
         call_id=call.pk,
         tenant_id=tenant.pk,
@@ -109,6 +108,7 @@ def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
         variables=dict(call.variables or {}),
         direction=call.direction,
     )
+    tools = [t.for_call(context) for t in registry.for_agent(agent.tools)]
     notes: list[str] = []
     providers = {}
     for role in ("stt", "llm", "tts"):

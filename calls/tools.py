@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import jsonschema
@@ -67,6 +67,7 @@ class ToolResult:
 
 Handler = Callable[..., Awaitable[ToolResult]]
 Matcher = Callable[[str, ToolContext], dict[str, Any] | None]
+SchemaBuilder = Callable[[ToolContext], dict[str, Any]]
 
 
 @dataclass
@@ -77,6 +78,17 @@ class Tool:
     handler: Handler
     intents: list[re.Pattern[str]] = field(default_factory=list)
     matcher: Matcher | None = None
+    schema_for: SchemaBuilder | None = None
+
+    def for_call(self, ctx: ToolContext) -> Tool:
+        """This tool as one call sees it: with `schema_for`, its parameters are built for the
+        call (from the tenant's menu: item names as enums, so a model cannot order what the shop
+        does not sell). Runs at call set-up, in the database thread."""
+        if self.schema_for is None:
+            return self
+        parameters = self.schema_for(ctx)
+        jsonschema.Draft202012Validator.check_schema(parameters)
+        return replace(self, parameters=parameters)
 
     def spec(self) -> ToolSpec:
         return ToolSpec(self.name, self.description, self.parameters)
@@ -136,8 +148,10 @@ def tool(
     *,
     intents: list[str] | tuple[str, ...] = (),
     matcher: Matcher | None = None,
+    schema_for: SchemaBuilder | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register an async handler `(ctx, **arguments) -> ToolResult` as a tool."""
+    """Register an async handler `(ctx, **arguments) -> ToolResult` as a tool. `parameters`
+    is the schema; `schema_for(ctx)`, when given, builds it per call instead (Tool.for_call)."""
     schema = parameters or {"type": "object", "properties": {}, "additionalProperties": False}
 
     def decorate(handler: Handler) -> Handler:
@@ -149,6 +163,7 @@ def tool(
                 handler=handler,
                 intents=[re.compile(p, re.IGNORECASE) for p in intents],
                 matcher=matcher,
+                schema_for=schema_for,
             )
         )
         return handler

@@ -198,3 +198,26 @@ async def test_registering_twice_runs_once():
         hooks.unregister(hook)
     await hooks.run_end_hooks(ToolContext(1, 1, 1, "+14155550000"), "agent_ended")
     assert calls == ["agent_ended"]
+
+
+def test_a_tool_schema_is_built_per_call_from_its_context():
+    from calls.tools import Tool
+
+    async def handler(ctx, **arguments):
+        return ToolResult({"ok": True})
+
+    def schema_for(ctx):
+        return {
+            "type": "object",
+            "properties": {"item": {"enum": ctx.knowledge["items"].split(",")}},
+            "required": ["item"],
+        }
+
+    generic = Tool("test_order", "Order.", {"type": "object"}, handler, schema_for=schema_for)
+    ctx = ToolContext(call_id=1, tenant_id=1, agent_id=1, caller="+1", knowledge={"items": "a,b"})
+    bound = generic.for_call(ctx)
+    assert bound.spec().parameters["properties"]["item"]["enum"] == ["a", "b"]
+    assert generic.parameters == {"type": "object"}  # the registered tool is unchanged
+    refused = asyncio.run(bound.run(ctx, {"item": "c"}))
+    assert "invalid arguments" in refused.data["error"]
+    assert asyncio.run(bound.run(ctx, {"item": "a"})).data == {"ok": True}
