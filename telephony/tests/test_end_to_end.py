@@ -136,12 +136,13 @@ async def test_a_whole_call(world_a, daphne, twilio_rest):
     assert "thanks for calling" in report.greeting.text.lower()
     answer = report.replies[0].text.lower()
     assert ("nine" in answer or "9" in answer) and ("five" in answer or "5" in answer)
-    assert "thank you for calling" in report.replies[1].text.lower()
+    call = await Call.objects.aget(twilio_call_sid=caller.call_sid)
+    heard = [(t.speaker, t.text) async for t in Turn.objects.filter(call=call).order_by("index")]
+    assert "thank you for calling" in report.replies[1].text.lower(), heard
     assert report.closed_by_server  # the agent hung up
     assert all(r.latency is not None and r.latency < 5 for r in report.replies)
     assert report.marks_echoed >= 3
 
-    call = await Call.objects.aget(twilio_call_sid=caller.call_sid)
     assert call.status == "completed" and call.outcome == "agent_ended"
     assert call.recording.name.endswith(".wav")
     turns = [t async for t in Turn.objects.filter(call=call).order_by("index")]
