@@ -307,7 +307,7 @@ class ItemViewSet(AvailabilityViewSetMixin, MenuPartViewSet):
 
 @by_menu
 class ChoiceRuleViewSet(MenuPartViewSet):
-    queryset = ChoiceRule.objects.all()
+    queryset = ChoiceRule.objects.order_by("pk")
     serializer_class = ChoiceRuleSerializer
 
 
