@@ -458,3 +458,10 @@ def test_unticking_available_on_the_item_page_goes_through_the_action(
     shop_a.item.refresh_from_db()
     assert not shop_a.item.available and list(shop_a.item.option_groups.all()) == [shop_a.size]
     assert [e["menu_id"] for e in menu_events] == [shop_a.menu.pk]
+
+
+@pytest.mark.parametrize("model", [Menu, Item, OptionGroup, Choice, ChoiceRule])
+def test_superuser_sees_both_tenants_and_every_page_renders(admin_client, shop_a, shop_b, model):
+    response = admin_client.get(url(model, "changelist"))
+    assert response.status_code == 200 and response.context["cl"].result_count >= 2
+    assert admin_client.get(url(model, "add")).status_code == 200
