@@ -2,6 +2,16 @@ from rest_framework import serializers
 from rest_framework.routers import DefaultRouter
 
 from calls.api import AgentViewSet, CallViewSet
+from orders.api import (
+    CategoryViewSet,
+    ChoiceRuleViewSet,
+    ChoiceViewSet,
+    ItemViewSet,
+    MenuViewSet,
+    OpeningHoursViewSet,
+    OptionGroupViewSet,
+    OrderViewSet,
+)
 from telephony.api import PhoneNumberViewSet, TwilioAccountViewSet
 from voiceapp.api import TenantScopedReadOnlyViewSet
 from voiceapp.models import Tenant
@@ -24,5 +34,13 @@ router.register("twilio-accounts", TwilioAccountViewSet)
 router.register("phone-numbers", PhoneNumberViewSet)
 router.register("agents", AgentViewSet)
 router.register("calls", CallViewSet)
+router.register("menus", MenuViewSet)
+router.register("categories", CategoryViewSet)
+router.register("opening-hours", OpeningHoursViewSet)
+router.register("option-groups", OptionGroupViewSet)
+router.register("choices", ChoiceViewSet)
+router.register("items", ItemViewSet)
+router.register("choice-rules", ChoiceRuleViewSet)
+router.register("orders", OrderViewSet)
 
 urlpatterns = router.urls

@@ -301,6 +301,7 @@ SPECTACULAR_SETTINGS = {
         "SttProviderEnum": "calls.models.STT_CHOICES",
         "LlmProviderEnum": "calls.models.LLM_CHOICES",
         "TtsProviderEnum": "calls.models.TTS_CHOICES",
+        "OrderStatusEnum": "orders.models.OrderStatus",
     },
 }
 
