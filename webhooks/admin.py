@@ -7,6 +7,9 @@ from webhooks.models import Delivery, WebhookEndpoint
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(
+        max_length=500, assume_scheme="https", help_text="The URL that receives the JSON POSTs."
+    )
     # Write-only: an owner may type a new secret; the page never holds the current one.
     secret = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
