@@ -30,13 +30,17 @@ def run_jobs() -> list[str]:
 
 
 @pytest.fixture
-def rest(settings, twilio_rest):
+def empty_queues():
+    for name in QUEUES:
+        django_rq.get_queue(name).empty()
+
+
+@pytest.fixture
+def rest(settings, twilio_rest, empty_queues):
     """The fake Twilio's requests; every queue starts empty."""
     settings.TWILIO_API_BASE_URL = twilio_rest
     FakeTwilioRest.requests.clear()
     FakeTwilioRest.replies.clear()
-    for name in QUEUES:
-        django_rq.get_queue(name).empty()
     return FakeTwilioRest.requests
 
 
