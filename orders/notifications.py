@@ -61,19 +61,20 @@ def tell_the_shop(
     deliver(
         order.tenant_id,
         event,
-        order_payload(order, previous=previous, by=by),
+        order_payload(order, status=status, previous=previous, by=by),
         key=f"order-{order.pk}-{'created' if previous is None else status}",
     )
 
 
-def order_payload(order: Order, *, previous: str | None, by: str) -> dict:
-    """The order as the shop's systems receive it."""
+def order_payload(order: Order, *, status: str, previous: str | None, by: str) -> dict:
+    """The order as the shop's systems receive it. `status` is the one this event announces
+    (the order may have moved on by the time a delayed receiver reads it)."""
     return {
         "order": {
             "id": order.pk,
             "number": order.number,
             "business_date": order.business_date.isoformat(),
-            "status": order.status,
+            "status": status,
             "previous_status": previous,
             "changed_by": by,
             "phone": order.phone,

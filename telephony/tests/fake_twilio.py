@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
-from http.server import BaseHTTPRequestHandler
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs
 
 
@@ -37,3 +40,14 @@ class FakeTwilioRest(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+@contextmanager
+def serving() -> Iterator[str]:
+    """Run the fake on a free port of 127.0.0.1; yields its base URL."""
+    server = HTTPServer(("127.0.0.1", 0), FakeTwilioRest)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
