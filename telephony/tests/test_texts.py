@@ -29,15 +29,20 @@ def run_jobs() -> list[str]:
     return ids
 
 
-@pytest.fixture
-def empty_queues():
+def empty_the_queues() -> None:
     for name in QUEUES:
         django_rq.get_queue(name).empty()
 
 
 @pytest.fixture
-def rest(settings, twilio_rest, empty_queues):
+def empty_queues():
+    empty_the_queues()
+
+
+@pytest.fixture
+def rest(settings, twilio_rest):
     """The fake Twilio's requests; every queue starts empty."""
+    empty_the_queues()
     settings.TWILIO_API_BASE_URL = twilio_rest
     FakeTwilioRest.requests.clear()
     FakeTwilioRest.replies.clear()
