@@ -1,7 +1,8 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from telephony.models import PhoneNumber, TwilioAccount
+from telephony import texts
+from telephony.models import PhoneNumber, Text, TextOptOut, TwilioAccount
 from telephony.signatures import forget_cached_tokens
 from voiceapp.tenancy import TenantModelAdmin
 
@@ -54,3 +55,61 @@ class PhoneNumberAdmin(TenantModelAdmin):
     list_select_related = ["agent", "account", "tenant"]
     search_fields = ["number", "friendly_name", "agent__name"]
     readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(Text)
+class TextAdmin(TenantModelAdmin):
+    """Every text sent (or not) to a customer, with Twilio's last word on it."""
+
+    list_display = [
+        "to",
+        "key",
+        "status",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "from_number",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["to", "key", "twilio_sid"]
+    actions = ["retry_now"]
+    fields = [
+        "to",
+        "from_number",
+        "key",
+        "body",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "twilio_sid",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the record of what was sent stays
+
+    @admin.action(description="Retry now")
+    def retry_now(self, request, queryset):
+        count = texts.retry_now(list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request,
+            f"{count} texts queued again (sent, delivered and skipped ones are left alone).",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(TextOptOut)
+class TextOptOutAdmin(TenantModelAdmin):
+    """Who replied STOP. Staff may add one for a customer who asked by phone."""
+
+    list_display = ["phone", "opted_out", "keyword", "changed_at", "tenant"]
+    list_filter = ["opted_out"]
+    search_fields = ["phone"]
+    readonly_fields = ["changed_at"]

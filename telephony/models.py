@@ -86,3 +86,88 @@ class PhoneNumber(TenantOwned):
             errors["agent"] = "This agent belongs to another tenant."
         if errors:
             raise ValidationError(errors)
+
+
+class TextStatus(models.TextChoices):
+    """A text's life: ours until Twilio takes it (pending, submitting), then Twilio's."""
+
+    PENDING = "pending", "Pending"  # written; waiting for its first or next attempt
+    SUBMITTING = "submitting", "Submitting"  # a worker is handing it to Twilio
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped (opted out)"
+
+
+# How far along each status is: a status only ever moves to a higher rank, so a late or
+# repeated callback ("sent" after "delivered") changes nothing.
+TEXT_STATUS_RANK = {
+    TextStatus.PENDING: 0,
+    TextStatus.SUBMITTING: 1,
+    TextStatus.QUEUED: 2,
+    TextStatus.SENDING: 3,
+    TextStatus.SENT: 4,
+    TextStatus.DELIVERED: 5,
+    TextStatus.UNDELIVERED: 5,
+    TextStatus.FAILED: 5,
+    TextStatus.SKIPPED: 5,
+}
+TEXT_FINAL = {s for s, rank in TEXT_STATUS_RANK.items() if rank == 5}
+
+
+class Text(TenantOwned):
+    """One SMS to one person, written before it is sent. `key` names what it is about
+    (`order-12-ready`): one text per key per tenant, however often its cause repeats."""
+
+    key = models.CharField(max_length=120)
+    to = models.CharField(max_length=20, help_text="E.164")
+    from_number = models.CharField(max_length=20, blank=True, help_text="E.164")
+    body = models.TextField()
+    status = models.CharField(max_length=12, choices=TextStatus.choices, default=TextStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    twilio_sid = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key"], name="one_text_per_key"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["twilio_sid"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Text to {self.to} ({self.key})"
+
+
+class TextOptOut(TenantOwned):
+    """A person who replied STOP to one of the tenant's numbers: nothing more is sent to them
+    until they reply START (the row then says `opted_out=False`)."""
+
+    phone = models.CharField(max_length=20, help_text="E.164")
+    opted_out = models.BooleanField(default=True)
+    keyword = models.CharField(max_length=20, blank=True, help_text="What they replied.")
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-changed_at"]
+        verbose_name = "text opt-out"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "phone"], name="one_opt_out_per_phone"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone} ({'opted out' if self.opted_out else 'subscribed'})"
+
+    def clean(self) -> None:
+        if self.phone:
+            self.phone = normalize_e164(self.phone)

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from telephony import inbound, outbound, twiml
+from telephony import inbound, outbound, text_replies, texts, twiml
 from telephony.signatures import webhook_account
 
 log = logging.getLogger(__name__)
@@ -95,3 +95,16 @@ def amd(request: HttpRequest, account) -> HttpResponse:
     """The asynchronous answering-machine verdict for an outbound call."""
     outbound.record_amd(account, request.POST)
     return HttpResponse(status=200)  # even for an unknown call, so Twilio stops retrying
+
+
+@twilio_webhook("sms", when_database_down=_retry_later)
+def sms(request: HttpRequest, account) -> HttpResponse:
+    """A text sent to one of the tenant's numbers (STOP, START, HELP)."""
+    return _twiml(text_replies.answer_text(account, request.POST))
+
+
+@twilio_webhook("sms status", when_database_down=_retry_later)
+def sms_status(request: HttpRequest, account) -> HttpResponse:
+    """Twilio's delivery status for a text we sent."""
+    texts.record_status(account, request.POST)
+    return HttpResponse(status=200)  # even for an unknown text, so Twilio stops retrying

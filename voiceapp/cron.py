@@ -9,6 +9,8 @@ from django.conf import settings
 from rq import cron
 
 from calls.reaper import reap_calls
+from telephony.texts import sweep_texts
+from webhooks.delivery import sweep_deliveries
 
 # Calls whose process died, or whose stream never opened, get a final status.
 cron.register(
@@ -18,3 +20,8 @@ cron.register(
     job_timeout=120,
     name="reap-calls",
 )
+
+# Texts and webhook deliveries due for another attempt are queued again (voiceapp.retries).
+# Every 10 s: the first retry is due 10 s after a failure.
+cron.register(sweep_texts, "telephony", interval=10, job_timeout=60, name="sweep-texts")
+cron.register(sweep_deliveries, "default", interval=10, job_timeout=60, name="sweep-webhooks")

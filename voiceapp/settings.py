@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "calls",
     "campaigns",
     "orders",
+    "webhooks",
 ]
 
 MIDDLEWARE = [

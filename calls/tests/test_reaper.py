@@ -97,14 +97,14 @@ def test_the_cron_config_registers_the_reaper_on_rq():
     connection_ = redis.Redis.from_url(settings.REDIS_URL)
     scheduler = CronScheduler(connection=connection_, name="test-cron")
     scheduler.load_config_from_file("voiceapp.cron")
-    (job,) = scheduler.get_jobs()
-    assert job.func is reap_calls and job.interval == 60 and job.queue_name == "default"
+    (job,) = [job for job in scheduler.get_jobs() if job.func is reap_calls]
+    assert job.interval == 60 and job.queue_name == "default"
 
     lost = _call(CallStatus.IN_PROGRESS, ago=600, heartbeat_ago=600)
     queue = Queue("default", connection=connection_)
     queue.empty()
-    assert scheduler.enqueue_jobs() == [job]
-    assert scheduler.enqueue_jobs() == []  # not due again for a minute
+    assert job in scheduler.enqueue_jobs()
+    assert job not in scheduler.enqueue_jobs()  # not due again for a minute
     SimpleWorker([queue], connection=connection_).work(burst=True)
     lost.refresh_from_db()
     assert lost.outcome == "server_lost"
