@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 from contextlib import asynccontextmanager
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
 from orders.actions import LineDraft, change_status, place_order, set_availability
 from orders.boards import mask_phone
@@ -224,6 +226,25 @@ async def test_a_client_may_ask_for_the_whole_state_again(world_a, menu_a):
         state = await socket.receive_json_from(timeout=2)
     assert state["type"] == "snapshot"
     assert [(o["id"], o["status"]) for o in state["orders"]] == [(order.pk, "ready")]
+
+
+async def test_the_console_keeps_recently_finished_orders_in_view(world_a, menu_a):
+    def orders() -> tuple[Order, Order, Order]:
+        done, old, waiting = place(menu_a), place(menu_a), place(menu_a)
+        change_status(done.pk, "cancelled", by="staff_a")
+        change_status(old.pk, "cancelled", by="staff_a")
+        Order.objects.filter(pk=old.pk).update(
+            cancelled_at=timezone.now() - datetime.timedelta(hours=13)
+        )
+        return done, old, waiting
+
+    done, _, waiting = await database_sync_to_async(orders)()
+    async with board_socket(world_a.staff, "a") as (socket, _, _):
+        state = await socket.receive_json_from()
+    assert [(o["id"], o["open"]) for o in state["orders"]] == [
+        (waiting.pk, True),
+        (done.pk, False),
+    ]
 
 
 def test_phones_are_masked_but_the_last_four_digits():
