@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, the media WebSocket through Channels."""
+"""ASGI entry point: HTTP through Django, the WebSockets (media stream, live order boards)
+through Channels."""
 
 import os
 
@@ -29,8 +30,9 @@ application = ProtocolTypeRouter(
     {
         # Daphne serves the admin's static files itself only in DEBUG (the demo).
         "http": ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app,
-        # No origin check: Twilio is a server and sends no Origin; the stream authenticates
-        # with its signature and token instead.
+        # Each route brings its own checks (voiceapp.routing): none for the media stream (Twilio
+        # is a server and sends no Origin; the stream authenticates with its signature and
+        # token), the session and the Origin for the order boards.
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
