@@ -82,6 +82,7 @@ def test_order_list_columns_search_and_filters(staff_a, shop_a):
     assert ready.context["cl"].result_count == 0
     received = staff_a.get(url(Order, "changelist"), {"status__exact": "received"})
     assert received.context["cl"].result_count == 1
+    assert 'href="/orders/">Live boards and console</a>' in body  # the way to the boards
 
 
 def test_order_page_shows_lines_call_times_and_buttons(staff_a, world_a, shop_a):
