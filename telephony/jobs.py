@@ -9,7 +9,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from calls.actions import finish_call
 from calls.models import Call, CallStatus, FirstSpeaker
-from telephony import rest
+from telephony import dialing, rest
 from telephony.models import PhoneNumber, TwilioAccount
 from telephony.signatures import public_url
 from voiceapp.jobs import enqueue
@@ -57,6 +57,10 @@ def dial_call(call_id: int) -> None:
     if number is None:
         _dial_failed(call, f"{call.from_number} is not one of the tenant's numbers")
         return
+    plan = dialing.plan_for(call)
+    if plan.refused:
+        _dial_failed(call, plan.refused, outcome=plan.outcome)
+        return
     account = number.account
     Call.objects.filter(pk=call.pk).update(twilio_account_sid=account.account_sid)
     verdict = call.agent is not None and (
@@ -66,6 +70,8 @@ def dial_call(call_id: int) -> None:
     detection = ""
     if verdict:
         detection = "DetectMessageEnd" if call.agent.voicemail_message else "Enable"
+    if plan.machine_detection is not None:
+        detection = plan.machine_detection
     try:
         sid = rest.dial(
             account,
@@ -75,6 +81,7 @@ def dial_call(call_id: int) -> None:
             status_callback=public_url("/telephony/twilio/status/"),
             machine_detection=detection,
             amd_callback=public_url("/telephony/twilio/amd/") if detection else "",
+            ring_seconds=plan.ring_seconds,
         )
     except TwilioRestException as exc:
         _dial_failed(call, f"Twilio refused the call: {exc.code} {exc.msg}"[:300])
@@ -88,12 +95,12 @@ def dial_call(call_id: int) -> None:
     Call.objects.filter(pk=call.pk, twilio_call_sid__isnull=True).update(twilio_call_sid=sid)
 
 
-def _dial_failed(call: Call, reason: str) -> None:
+def _dial_failed(call: Call, reason: str, outcome: str = DIAL_FAILED) -> None:
     log.warning("outbound call %s not placed: %s", call.pk, reason, extra={"call_id": call.pk})
     finish_call(
         call.pk,
         status=CallStatus.FAILED,
-        outcome=DIAL_FAILED,
+        outcome=outcome,
         source="dial job",
         event_data={"reason": reason},
     )

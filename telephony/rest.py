@@ -40,11 +40,15 @@ def dial(
     status_callback: str,
     machine_detection: str = "",
     amd_callback: str = "",
+    ring_seconds: int | None = None,
 ) -> str:
     """Place a call; Twilio fetches `url` for its TwiML once answered. Returns the CallSid.
     With `machine_detection` ("Enable" or "DetectMessageEnd") the verdict is posted to
-    `amd_callback` while the call is already connected (asynchronous AMD)."""
+    `amd_callback` while the call is already connected (asynchronous AMD). `ring_seconds`:
+    how long it may ring (Twilio's default is 60 s)."""
     options: dict[str, object] = {}
+    if ring_seconds:
+        options["timeout"] = ring_seconds  # how long Twilio lets it ring before "no-answer"
     if machine_detection:
         options.update(
             machine_detection=machine_detection,

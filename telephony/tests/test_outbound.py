@@ -107,6 +107,52 @@ def test_an_agent_waiting_for_the_verdict_asks_for_async_amd(world_a, rest, voic
 
 
 @pytest.mark.django_db
+def test_a_dial_check_refuses_or_shapes_every_dial(world_a, rest):
+    from telephony import dialing
+
+    def check(call):
+        if call.to_number == CALLEE:
+            return dialing.DialPlan(refused="on the do-not-call list", outcome="do_not_call")
+        return dialing.DialPlan(ring_seconds=20, machine_detection="DetectMessageEnd")
+
+    dialing.before_dial(check)
+    try:
+        refused = outbound_call(world_a)
+        dial_call(refused.pk)
+        allowed = place_call(
+            agent=world_a.agent,
+            to_number="+14155550177",
+            from_number=world_a.number.number,
+            variables={"first_name": "Bo"},
+        )
+        dial_call(allowed.pk)
+    finally:
+        dialing.unregister(check)
+    refused.refresh_from_db()
+    assert refused.status == CallStatus.FAILED and refused.outcome == "do_not_call"
+    (body,) = dials(rest)  # only the allowed one reached Twilio
+    assert body["To"] == ["+14155550177"] and body["Timeout"] == ["20"]
+    assert body["MachineDetection"] == ["DetectMessageEnd"]
+
+
+@pytest.mark.django_db
+def test_a_dial_check_that_fails_refuses_the_dial(world_a, rest):
+    from telephony import dialing
+
+    def broken(call):
+        raise RuntimeError("database away")
+
+    dialing.before_dial(broken)
+    try:
+        call = outbound_call(world_a)
+        dial_call(call.pk)
+    finally:
+        dialing.unregister(broken)
+    call.refresh_from_db()
+    assert call.status == CallStatus.FAILED and not dials(rest)
+
+
+@pytest.mark.django_db
 def test_a_call_from_a_number_the_tenant_does_not_own_fails_without_dialling(
     world_a, world_b, rest
 ):
