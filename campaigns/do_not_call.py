@@ -93,7 +93,7 @@ def add_number(
     with transaction.atomic():
         entry, created = _get_or_create(tenant_id, phone, source, call_id, note)
         if tenant_id is not None:
-            _opt_out(tenant_id, [phone])
+            opt_out_contacts(tenant_id, [phone])
     if created:
         log.info(
             "number put on the do-not-call list",
@@ -124,7 +124,7 @@ def add_numbers(
         DoNotCall.objects.bulk_create(new, ignore_conflicts=True)
         added += len(new)
         if tenant_id is not None:
-            _opt_out(tenant_id, batch)
+            opt_out_contacts(tenant_id, batch)
     return added
 
 
@@ -141,7 +141,8 @@ def _get_or_create(tenant_id, phone, source, call_id, note) -> tuple[DoNotCall, 
         return DoNotCall.objects.get(tenant_id=tenant_id, phone=phone), False
 
 
-def _opt_out(tenant_id: int, phones: list[str]) -> None:
+def opt_out_contacts(tenant_id: int, phones: list[str]) -> None:
+    """Mark the tenant's contacts with these numbers opted out (never called or texted)."""
     Contact.objects.filter(tenant_id=tenant_id, phone__in=phones, opted_out=False).update(
         opted_out=True, opted_out_at=timezone.now(), updated_at=timezone.now()
     )
