@@ -22,8 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args, file: str, tenant: str, list_name: str, **options) -> None:
-        found = tenant_by_slug(tenant)
         data = read_file(file)
+        found = tenant_by_slug(tenant)
         progress = None if options["no_progress"] else terminal_progress(self.stderr)
         try:
             report = import_contacts(found, list_name, data, progress=progress)

@@ -24,8 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args, file: str, tenant: str | None, everyone: bool, **options) -> None:
-        found = None if everyone else tenant_by_slug(tenant)
         data = read_file(file)
+        found = None if everyone else tenant_by_slug(tenant)
         progress = None if options["no_progress"] else terminal_progress(self.stderr)
         try:
             report = import_do_not_call(found, data, progress=progress)
