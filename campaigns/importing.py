@@ -212,7 +212,7 @@ def _write_contacts(
                 tenant=tenant, phone__in=[r.phone for r in batch]
             )
         }
-        new, changed = [], []
+        new, merged, changed = [], [], []
         for row in batch:
             contact = existing.get(row.phone)
             if contact is None:
@@ -226,16 +226,19 @@ def _write_contacts(
                     )
                 )
                 continue
+            merged.append(contact)
+            before = (contact.name, contact.time_zone, contact.variables)
             contact.name = row.name or contact.name
             contact.time_zone = row.time_zone or contact.time_zone
             contact.variables = {**(contact.variables or {}), **row.variables}
-            contact.updated_at = now
-            changed.append(contact)
+            if (contact.name, contact.time_zone, contact.variables) != before:
+                contact.updated_at = now
+                changed.append(contact)  # only these are written: a re-import is cheap
         Contact.objects.bulk_create(new)
         Contact.objects.bulk_update(changed, ["name", "time_zone", "variables", "updated_at"])
-        contact_list.contacts.add(*new, *changed)
+        contact_list.contacts.add(*new, *merged)
         report.imported += len(new)
-        report.merged += len(changed)
+        report.merged += len(merged)
         bar.update(len(batch))
     bar.close()
     report.list_size = contact_list.contacts.count()

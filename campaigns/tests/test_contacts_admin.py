@@ -57,6 +57,8 @@ def test_staff_see_only_their_tenants_contacts_and_lists(staff_a, rows):
     page = staff_a.get(url("contactlist", "changelist")).content.decode()
     assert "List a" in page and "List b" not in page
     assert f"{IMPORT_URL}?list={list_a.pk}" in page
+    change_page = staff_a.get(url("contactlist", "change", list_a.pk)).content.decode()
+    assert f"{IMPORT_URL}?list={list_a.pk}" in change_page and "Person a" in change_page
     for model, obj in (("contact", contact_b), ("contactlist", list_b)):
         response = staff_a.get(url(model, "change", obj.pk))
         assert response.status_code == 302  # "does not exist", as for a missing row
