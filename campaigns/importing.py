@@ -35,6 +35,7 @@ MAX_BYTES = 20 * 1024 * 1024
 BATCH_SIZE = 500
 CONTACT_COLUMNS = ("phone", "name", "time_zone")
 NAME_LENGTH = Contact._meta.get_field("name").max_length
+LIST_NAME_LENGTH = ContactList._meta.get_field("name").max_length
 
 
 class ImportRefused(Exception):
@@ -141,6 +142,8 @@ def import_contacts(
     list_name = list_name.strip()
     if not list_name:
         raise ImportRefused("The list needs a name.")
+    if len(list_name) > LIST_NAME_LENGTH:
+        raise ImportRefused(f"The list's name is longer than {LIST_NAME_LENGTH} characters.")
     columns, records, blank_lines = _read(data, known=CONTACT_COLUMNS)
     bad_columns = []
     for name in columns:

@@ -169,6 +169,13 @@ def test_a_file_that_cannot_be_imported_is_refused_whole(world_a, data, why):
     assert not Contact.objects.exists() and not ContactList.objects.exists()
 
 
+@pytest.mark.parametrize("name, why", [("  ", "needs a name"), ("x" * 121, "longer than 120")])
+def test_the_list_needs_a_name_that_fits(world_a, name, why):
+    with pytest.raises(ImportRefused, match=why):
+        import_contacts(world_a.tenant, name, csv("phone", "+14155550101"))
+    assert not Contact.objects.exists()
+
+
 def test_header_names_and_a_byte_order_mark_are_forgiven(world_a):
     data = "\ufeff Phone , NAME ,first_name,\n+14155550101,Ada,Ada,\n".encode()
     report = import_contacts(world_a.tenant, "BOM", data)
