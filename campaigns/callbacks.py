@@ -40,7 +40,7 @@ def contact_zone(contact: Contact) -> ZoneInfo:
         zones = number_zones.time_zones_for_number(phonenumbers.parse(contact.phone, None))
     except phonenumbers.NumberParseException:
         zones = ()
-    if len(zones) == 1 and zones[0] != number_zones.UNKNOWN_ZONE:
+    if len(zones) == 1 and zones[0] != number_zones.UNKNOWN_TIMEZONE:
         return ZoneInfo(zones[0])
     return ZoneInfo(contact.tenant.time_zone)
 

@@ -52,6 +52,10 @@ def _attempt_id(ctx: ToolContext) -> int | None:
     return state.attempt_id
 
 
+def _now():
+    return timezone.now()  # one seam for tests to set the clock
+
+
 def _not_a_campaign_call() -> ToolResult:
     return ToolResult(
         {"error": NOT_A_CAMPAIGN_CALL}, say="Sorry, I can't record that on this call."
@@ -147,7 +151,7 @@ def _schedule(ctx: ToolContext, when: str) -> ToolResult:
         return _not_a_campaign_call()
     attempt = Attempt.objects.select_related("contact__tenant").get(pk=attempt_id)
     zone = callbacks.contact_zone(attempt.contact)
-    now = timezone.now()
+    now = _now()
     try:
         wanted = parse_spoken_time(when, now, zone)
     except UnknownTime:
