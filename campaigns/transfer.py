@@ -80,8 +80,11 @@ def redirect_to_person(call_id: int) -> None:
     dial = twiml.dial(event.data["to"], caller_id=call.from_number)
     try:
         live = rest.redirect(account, call.twilio_call_sid, dial)
-    except (TwilioRestException, RequestException) as exc:
-        _failed(event, f"Twilio refused the transfer: {exc}"[:300])
+    except TwilioRestException as exc:
+        _failed(event, f"Twilio refused the transfer: {exc.code} {exc.msg}"[:300])
+        return
+    except RequestException as exc:  # not retried: a caller left waiting is told at once
+        _failed(event, f"Twilio could not be reached: {type(exc).__name__}"[:300])
         return
     if not live:
         _failed(event, "the call had ended", tell_caller=False)
