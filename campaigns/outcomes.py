@@ -56,12 +56,8 @@ def fill_outcome(attempt_id: int) -> None:
 
 def _fill(attempt: Attempt) -> dict[str, Any]:
     fields = [str(name) for name in attempt.campaign.outcome_fields or []]
-    transcript = list(
-        Turn.objects.filter(call=attempt.call)
-        .exclude(text="")
-        .order_by("index")
-        .values_list("speaker", "text")
-    )
+    turns = Turn.objects.filter(call=attempt.call).order_by("index")
+    transcript = [(s, t.strip()) for s, t in turns.values_list("speaker", "text") if t.strip()]
     values, filled_by = None, "rules"
     if fields and any(speaker == Turn.Speaker.CALLER for speaker, _ in transcript):
         llm = outcome_model.model_for(attempt.campaign.agent)

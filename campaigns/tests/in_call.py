@@ -17,7 +17,7 @@ from campaigns.models import Attempt, AttemptStatus, Campaign, CampaignStatus, C
 from telephony.tests.fake_twilio import FakeTwilioRest, serving
 from telephony.tests.test_texts import empty_the_queues, messages, run_jobs
 
-__all__ = ["fake_twilio", "messages", "rest", "run_jobs"]
+__all__ = ["fake_twilio_fixture", "messages", "run_jobs", "twilio_fixture"]
 
 CONTACT_PHONE = "+12125550123"  # New York: one time zone for the number
 
@@ -101,14 +101,14 @@ def say(call: Call, *lines: tuple[str, str]) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def fake_twilio():
+@pytest.fixture(scope="module", name="fake_twilio")
+def fake_twilio_fixture():
     with serving() as url:
         yield url
 
 
-@pytest.fixture
-def rest(settings, fake_twilio):
+@pytest.fixture(name="twilio")
+def twilio_fixture(settings, fake_twilio):
     """The fake Twilio's requests; every queue starts empty."""
     empty_the_queues()
     settings.TWILIO_API_BASE_URL = fake_twilio

@@ -13,10 +13,10 @@ from calls.models import CallEvent, Turn
 from campaigns import transfer
 from campaigns.tests.in_call import (  # noqa: F401 (fixtures)
     build_campaign_call,
-    fake_twilio,
-    rest,
+    fake_twilio_fixture,
     run_jobs,
     run_tool,
+    twilio_fixture,
 )
 from telephony import twiml
 from telephony.tests.fake_twilio import FakeTwilioRest, twilio_error
@@ -69,13 +69,13 @@ def test_the_dial_twiml_is_built_by_the_twilio_library():
 
 @pytest.mark.django_db
 def test_the_call_is_redirected_to_a_dial_once_the_agent_has_spoken(
-    world_a, rest, told, django_capture_on_commit_callbacks
+    world_a, twilio, told, django_capture_on_commit_callbacks
 ):
     cc = transfer_requested(world_a, django_capture_on_commit_callbacks)
     agent_said(cc)
     assert run_jobs() == [f"transfer-{cc.call.pk}"]
     transfer.redirect_to_person(cc.call.pk)  # the job again: nothing more is asked
-    (update,) = updates(rest, cc)
+    (update,) = updates(twilio, cc)
     assert unquote(update["Twiml"][0]) == twiml.dial(PERSON, caller_id=world_a.number.number)
     event = CallEvent.objects.get(call=cc.call, kind="transfer")
     assert event.data["state"] == "redirected" and event.data["to"] == PERSON
@@ -85,17 +85,17 @@ def test_the_call_is_redirected_to_a_dial_once_the_agent_has_spoken(
 
 @pytest.mark.django_db
 def test_the_redirect_goes_ahead_when_the_agents_words_never_show(
-    world_a, rest, told, monkeypatch, django_capture_on_commit_callbacks
+    world_a, twilio, told, monkeypatch, django_capture_on_commit_callbacks
 ):
     monkeypatch.setattr(transfer, "SPEECH_WAIT_SECONDS", 0.3)
     cc = transfer_requested(world_a, django_capture_on_commit_callbacks)
     run_jobs()
-    assert len(updates(rest, cc)) == 1
+    assert len(updates(twilio, cc)) == 1
 
 
 @pytest.mark.django_db
 def test_a_call_already_over_is_recorded_and_nobody_is_told(
-    world_a, rest, told, django_capture_on_commit_callbacks
+    world_a, twilio, told, django_capture_on_commit_callbacks
 ):
     cc = transfer_requested(world_a, django_capture_on_commit_callbacks)
     agent_said(cc)
@@ -109,14 +109,14 @@ def test_a_call_already_over_is_recorded_and_nobody_is_told(
 
 @pytest.mark.django_db
 def test_a_refused_transfer_is_recorded_and_the_caller_told(
-    world_a, rest, told, django_capture_on_commit_callbacks
+    world_a, twilio, told, django_capture_on_commit_callbacks
 ):
     cc = transfer_requested(world_a, django_capture_on_commit_callbacks)
     agent_said(cc)
     FakeTwilioRest.replies.append(twilio_error(400, 13214, "Dial: Invalid callerId value"))
     run_jobs()
     transfer.redirect_to_person(cc.call.pk)  # not retried: it failed, and was said so
-    assert len(updates(rest, cc)) == 1
+    assert len(updates(twilio, cc)) == 1
     event = CallEvent.objects.get(call=cc.call, kind="transfer")
     assert event.data["state"] == "failed" and "13214" in event.data["error"]
     cc.attempt.refresh_from_db()
