@@ -27,7 +27,7 @@ from voiceapp.jobs import enqueue
 
 log = logging.getLogger(__name__)
 
-TRANSFER_EVENT = "transfer"
+TRANSFER_EVENT = CallEvent.Kind.TRANSFER
 TRANSFERRED = "transferred"
 TRANSFER_FAILED = "transfer_failed"
 # How long the job waits for the agent's last words to play before redirecting anyway.
