@@ -305,6 +305,9 @@ class CallEvent(models.Model):
         ERROR = "error"
         AMD = "amd"  # the carrier's answering-machine verdict
         CONTROL = "control"  # a staff or webhook command delivered to the live session
+        UNHEARD = "unheard"  # caller speech that became no text (its length and why)
+        BACKCHANNEL = "backchannel"  # "mhm" while the agent spoke: not an interruption
+        TRANSFER = "transfer"  # the call handed to a person's number
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(default=timezone.now)

@@ -12,6 +12,8 @@ from telephony.models import TwilioAccount
 
 log = logging.getLogger(__name__)
 
+CALL_NOT_IN_PROGRESS = 21220  # Twilio's answer to redirecting a call that has ended
+
 
 def client_for(account: TwilioAccount) -> Client:
     client = Client(account.account_sid, account.auth_token)
@@ -26,6 +28,18 @@ def hang_up(account: TwilioAccount, call_sid: str) -> bool:
         client_for(account).calls(call_sid).update(status="completed")
     except TwilioRestException as exc:
         if exc.status == 404:  # already gone
+            return False
+        raise
+    return True
+
+
+def redirect(account: TwilioAccount, call_sid: str, twiml: str) -> bool:
+    """Replace a live call's TwiML (a <Dial> to transfer it): what it was doing stops, a media
+    stream included. Returns False when Twilio says the call is already over."""
+    try:
+        client_for(account).calls(call_sid).update(twiml=twiml)
+    except TwilioRestException as exc:
+        if exc.status == 404 or exc.code == CALL_NOT_IN_PROGRESS:  # already gone
             return False
         raise
     return True

@@ -44,3 +44,16 @@ def hang_up() -> str:
     response = VoiceResponse()
     response.hangup()
     return str(response)
+
+
+def dial(number: str, *, caller_id: str = "", ring_seconds: int | None = None) -> str:
+    """Connect the call to `number` (a transfer to a person), then hang up when they part."""
+    response = VoiceResponse()
+    options: dict[str, object] = {}
+    if caller_id:
+        options["caller_id"] = caller_id
+    if ring_seconds:
+        options["timeout"] = ring_seconds
+    response.dial(number, **options)
+    response.hangup()
+    return str(response)

@@ -36,9 +36,10 @@ MAX_MESSAGES = 50  # bad rows listed one message each, then a count
 
 
 def _tenant_of(form: forms.ModelForm):
-    return form.cleaned_data.get("tenant") or (
-        form.instance.tenant if form.instance.tenant_id else None
-    )
+    """The tenant the row will belong to: the form's choice, else the one set by the admin."""
+    if "tenant" in form.fields:
+        return form.cleaned_data.get("tenant")
+    return form.instance.tenant if form.instance.tenant_id else None
 
 
 class PhoneFormMixin:

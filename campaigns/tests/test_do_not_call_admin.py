@@ -102,6 +102,13 @@ def test_superusers_see_and_manage_the_global_list(root, entries):
     assert DoNotCall.objects.get(phone="+14155550398").tenant is None
     again = root.post(url("add"), {"tenant": "", "phone": "+14155550303", "note": ""})
     assert "on the list already" in str(again.context["adminform"].form.errors["phone"])
+    # Moving a tenant's entry to the global list, where the number is already.
+    entries["a"].phone = "+14155550303"
+    entries["a"].save()
+    moved = root.post(
+        url("change", entries["a"].pk), {"tenant": "", "phone": "+14155550303", "note": ""}
+    )
+    assert "on the list already" in str(moved.context["adminform"].form.errors["phone"])
 
 
 # ---------------------------------------------------------------- imports
