@@ -6,8 +6,8 @@ class CampaignsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-<<<<<<< HEAD
-        from campaigns import do_not_call  # noqa: F401 (the dial check and the in-call tool)
-=======
-        from campaigns import receivers, tools  # noqa: F401  (outcomes, texts; in-call tools)
->>>>>>> main
+        from campaigns import (  # noqa: F401
+            do_not_call,  # the dial check and the in-call tool
+            receivers,  # outcomes and texts after a call
+            tools,  # the campaign call's tools
+        )
