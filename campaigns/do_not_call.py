@@ -11,6 +11,7 @@ before claiming them.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 from channels.db import database_sync_to_async
@@ -18,6 +19,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from calls.models import Call, Turn
+from calls.signals import call_ended
 from calls.tools import ToolContext, ToolResult, tool
 from campaigns.contacts import ContactError, normalize_phone
 from campaigns.models import Contact, DoNotCall
@@ -191,3 +194,44 @@ async def do_not_call(ctx: ToolContext, reason: str = "") -> ToolResult:
         say=TOLD_REMOVED,
         end_call=True,
     )
+
+
+# ---------------------------------------------------------------- after the call
+
+_ASKED = [re.compile(p, re.IGNORECASE) for p in _INTENTS]
+
+
+def honour_requests_in_transcript(call_id: int) -> bool:
+    """List the other party's number if they asked not to be called in the call's transcript,
+    whether or not the agent used the tool (an agent without it, or a model or scripted brain
+    that picked another tool for the same sentence): the request is honoured either way.
+    Returns whether the number was newly listed. Safe to run twice."""
+    call = (
+        Call.objects.filter(pk=call_id)
+        .only("tenant_id", "direction", "from_number", "to_number")
+        .first()
+    )
+    if call is None:
+        return False
+    said = Turn.objects.filter(call_id=call_id, speaker=Turn.Speaker.CALLER).values_list(
+        "text", flat=True
+    )
+    asked = next((text for text in said if any(p.search(text) for p in _ASKED)), None)
+    if asked is None:
+        return False
+    other = call.from_number if call.direction == Call.Direction.INBOUND else call.to_number
+    try:
+        phone = normalize_phone(other)
+    except ContactError:
+        return False
+    _, created = add_number(
+        call.tenant_id, phone, source=DoNotCall.Source.CALL, call_id=call_id, note=asked[:300]
+    )
+    return created
+
+
+def _on_call_ended(sender, call_id: int, **kwargs) -> None:
+    honour_requests_in_transcript(call_id)
+
+
+call_ended.connect(_on_call_ended, dispatch_uid="campaigns.do_not_call.transcript")

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
 
-from calls.models import Call, Turn
+from calls.models import Call, CallStatus, Turn
 from calls.providers.base import Finished, ToolCalls
 from calls.providers.scripted import ScriptedBrain
 from calls.tests.conftest import _fresh_breakers, build_session, speak, until  # noqa: F401
@@ -128,3 +128,55 @@ async def test_a_caller_who_asks_is_listed_told_and_hung_up_on(build_session):  
         ("agent", TOLD_REMOVED),
     ]
     assert call.status == "completed" and call.outcome == "agent_ended"
+
+
+# ---------------------------------------------------------------- after the call
+
+
+def ended_call(world, direction: str, said: list[str]) -> Call:
+    from django.utils import timezone
+
+    call = Call.objects.create(
+        tenant=world.tenant,
+        agent=world.agent,
+        direction=direction,
+        from_number=world.number.number if direction == "outbound" else CALLEE,
+        to_number=CALLEE if direction == "outbound" else world.number.number,
+        status=CallStatus.IN_PROGRESS,
+    )
+    for index, text in enumerate(said):
+        Turn.objects.create(
+            call=call, index=index, speaker="caller", text=text, started_at=timezone.now()
+        )
+    return call
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("direction", ["outbound", "inbound"])
+def test_a_request_the_agent_did_not_act_on_is_honoured_when_the_call_ends(
+    world_a, django_capture_on_commit_callbacks, direction
+):
+    from calls.actions import finish_call
+
+    contact = Contact.objects.create(tenant=world_a.tenant, phone=CALLEE)
+    # An agent without the tool: the caller's words are in the transcript only.
+    call = ended_call(world_a, direction, ["Who is this?", "Stop calling me, goodbye."])
+    with django_capture_on_commit_callbacks(execute=True):
+        finish_call(call.pk, outcome="agent_ended", source="test")
+    entry = DoNotCall.objects.get()
+    assert (entry.tenant_id, entry.phone, entry.source) == (world_a.tenant.pk, CALLEE, "call")
+    assert entry.call_id == call.pk and entry.note == "Stop calling me, goodbye."
+    contact.refresh_from_db()
+    assert contact.opted_out
+
+
+@pytest.mark.django_db
+def test_a_call_without_such_a_request_lists_nobody(world_a, django_capture_on_commit_callbacks):
+    from calls.actions import finish_call
+    from campaigns.do_not_call import honour_requests_in_transcript
+
+    call = ended_call(world_a, "outbound", ["Yes, Tuesday works.", "Call me again next week."])
+    with django_capture_on_commit_callbacks(execute=True):
+        finish_call(call.pk, outcome="agent_ended", source="test")
+    assert not DoNotCall.objects.exists()
+    assert honour_requests_in_transcript(10**9) is False  # a call that is gone
