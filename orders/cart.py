@@ -85,6 +85,10 @@ class Cart:
     suggestion: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     order_id: int | None = None
     order_number: str = ""
+    # The scripted brain's reading of the utterance the tools are about to act on
+    # (orders.phrases); forgotten as soon as a tool runs.
+    heard: dict[str, Any] = field(default_factory=dict)
+    expect: dict[str, Any] = field(default_factory=dict)
 
     @property
     def count(self) -> int:

@@ -10,11 +10,13 @@ answers only when it chose that tool, so the agent's tool order does not matter.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from calls.tools import ToolContext
 from orders.cart import (
     ASKED_CHECKOUT,
+    ASKED_CONFIRM_ITEM,
     ASKED_MORE,
     ASKED_NOTHING,
     ASKED_PHONE,
@@ -155,15 +157,15 @@ def _quantity(words: list[str], item: Mention) -> int:
     return 1
 
 
-def _line_meant(words: list[str], items: list[Mention], cart: Cart) -> int | None:
+def _line_meant(words: list[str], items: list[Mention], view: View) -> int | None:
     for word in words:
-        if word in ORDINALS and ORDINALS[word] <= len(cart.lines):
+        if word in ORDINALS and ORDINALS[word] <= len(view.lines):
             return ORDINALS[word]
-        if word == "last" and cart.lines:
-            return len(cart.lines)
+        if word == "last" and view.lines:
+            return len(view.lines)
     if items:
-        for n, line in enumerate(cart.lines, 1):
-            if line.name == items[0].key:
+        for n, name in enumerate(view.lines, 1):
+            if name == items[0].key:
                 return n
     return None
 
@@ -181,7 +183,7 @@ def _menu_question(words: list[str], text: str, catalog: Catalog, items, choices
         return "menu_question", {"ask": "hours"}
     if PRICE.search(text):
         args["ask"] = "price"
-    elif AVAILABLE.search(text):
+    elif AVAILABLE.search(text) and (items or choices or not MENU.search(text)):
         args["ask"] = "available"
     if items:
         args["item"] = items[0].key
@@ -196,24 +198,84 @@ def _menu_question(words: list[str], text: str, catalog: Catalog, items, choices
     return "menu_question", args
 
 
+@dataclass
+class View:
+    """The cart as the caller's next sentence finds it: what the tools will have made of the
+    earlier sentences of the same utterance ("A large taro milk tea with boba. Half sweet."
+    stages the drink, then changes it), before they have run."""
+
+    staged: str | None
+    asked: str
+    lines: list[str]
+    phone: bool
+    placed: bool
+    suggestion: dict
+
+
+def _view(cart: Cart) -> View:
+    expect = cart.expect
+    return View(
+        staged=expect.get("staged", cart.staged.name if cart.staged else None),
+        asked=expect.get("asked", cart.asked),
+        lines=[line.name for line in cart.lines] + expect.get("added", []),
+        phone=expect.get("phone", bool(cart.phone)),
+        placed=cart.order_id is not None,
+        suggestion={} if expect else cart.suggestion,
+    )
+
+
+def _expect(cart: Cart, view: View, intent: Intent | None) -> None:
+    """Record what `intent` will do to the cart, for the next sentence of the utterance."""
+    if intent is None:
+        return
+    name, args = intent
+    expect = cart.expect
+    if name in ("stage_item", "change_staged_item", "change_cart_line"):
+        expect["staged"] = args.get("item") or view.staged or "item"
+        expect["asked"] = ASKED_CONFIRM_ITEM
+    elif name == "confirm_item":
+        if view.staged:
+            expect["added"] = [*expect.get("added", []), view.staged]
+        expect["staged"] = None
+        expect["asked"] = ASKED_PHONE if args.get("done") else ASKED_MORE
+    elif name == "discard_staged_item":
+        expect["staged"], expect["asked"] = None, ASKED_NOTHING
+    elif name == "confirm_phone":
+        confirmed = args.get("confirmed")
+        expect["asked"] = ASKED_CHECKOUT if confirmed else ASKED_PHONE
+        expect["phone"] = bool(confirmed)
+    elif name in ("read_cart", "remove_cart_line", "menu_question"):
+        expect["asked"] = ASKED_MORE if view.lines else ASKED_NOTHING
+
+
 def understand(text: str, ctx: ToolContext) -> Intent | None:
-    """The ordering tool call `text` (one sentence) asks for, or None."""
+    """The ordering tool call `text` (one sentence) asks for, or None. Each sentence is
+    understood once (every tool's matcher asks); the tools forget it when one of them runs."""
     cart = ctx.state(Cart)
-    catalog = cart.catalog
-    if catalog is None:
+    if cart.catalog is None:
         return None
+    if text in cart.heard:
+        return cart.heard[text]
+    view = _view(cart)
+    intent = _understand(text, cart.catalog, cart, view)
+    _expect(cart, view, intent)
+    cart.heard[text] = intent
+    return intent
+
+
+def _understand(text: str, catalog: Catalog, cart: Cart, view: View) -> Intent | None:
     lowered = text.lower().replace("\u2019", "'")
     words = words_of(lowered)
     if not words:
         return None
     kind = answer_kind(words, lowered)
-    if cart.suggestion and kind in ("yes", "no"):
-        return cart.suggestion[kind]
+    if view.suggestion and kind in ("yes", "no"):
+        return view.suggestion[kind]
     if STATUS.search(lowered):
         number = digits_in(words)
         return "order_status", ({"number": number} if number else {})
     digits = digits_in(words)
-    asked_phone = cart.asked in (ASKED_PHONE, ASKED_PHONE_NUMBER)
+    asked_phone = view.asked in (ASKED_PHONE, ASKED_PHONE_NUMBER)
     if (asked_phone and len(digits) >= 7) or (len(digits) >= 10 and PHONE_CUE.search(lowered)):
         return "confirm_phone", {"number": digits}
     items = find_mentions(words, item_names(catalog))
@@ -230,42 +292,41 @@ def understand(text: str, ctx: ToolContext) -> Intent | None:
     negated = [m for m in choices if m.start > 0 and words[m.start - 1] in NEGATION]
     kept = [m for m in choices if m not in negated]
     if REMOVE.search(lowered):
-        return _removal(words, items, kept + negated, cart)
+        return _removal(words, items, kept + negated, view)
     if items or choices:
-        return _order_words(words, lowered, catalog, cart, items, kept, negated)
-    return _answer(kind, cart)
+        return _order_words(words, lowered, catalog, view, items, kept, negated)
+    return _answer(kind, view)
 
 
-def _removal(words: list[str], items, choices, cart: Cart) -> Intent | None:
-    staged = cart.staged
-    line = _line_meant(words, items, cart)
-    if staged is not None and not choices and (not items or items[0].key == staged.name):
-        if line is None or (items and items[0].key == staged.name):
+def _removal(words: list[str], items, choices, view: View) -> Intent | None:
+    staged = view.staged
+    line = _line_meant(words, items, view)
+    if staged is not None and not choices and (not items or items[0].key == staged):
+        if line is None or (items and items[0].key == staged):
             return "discard_staged_item", {}
     if line is not None and not choices:
         return "remove_cart_line", {"line": line}
     if choices and staged is not None:
         return "change_staged_item", {"remove": [m.key for m in choices]}
-    if choices and cart.lines:
+    if choices and view.lines:
         return "change_cart_line", {
-            "line": line or len(cart.lines),
+            "line": line or len(view.lines),
             "remove": [m.key for m in choices],
         }
     return None
 
 
-def _order_words(words, text, catalog: Catalog, cart: Cart, items, kept, negated) -> Intent:
+def _order_words(words, text, catalog: Catalog, view: View, items, kept, negated):
     options, multi = _options(catalog, kept)
     changing = bool(CHANGE.search(text))
-    if items and (cart.staged is None or not changing) and not (changing and cart.lines):
+    if items and (view.staged is None or not changing) and not (changing and view.lines):
         args: dict[str, Any] = {"item": items[0].key, "quantity": _quantity(words, items[0])}
         if options:
             args["options"] = options
         return "stage_item", args
     change: dict[str, Any] = {}
     if items:
-        target = cart.staged.name if cart.staged else None
-        if items[0].key != target:
+        if items[0].key != view.staged:
             change["item"] = items[0].key
     single = {g: v for g, v in options.items() if isinstance(v, str)}
     if single:
@@ -274,33 +335,33 @@ def _order_words(words, text, catalog: Catalog, cart: Cart, items, kept, negated
         change["add"] = multi
     if negated:
         change["remove"] = [m.key for m in negated]
-    if cart.staged is not None:
+    if view.staged is not None:
         return "change_staged_item", change
-    if cart.lines:
-        line = _line_meant(words, items if "item" not in change else [], cart)
-        return "change_cart_line", {"line": line or len(cart.lines), **change}
+    if view.lines:
+        line = _line_meant(words, items if "item" not in change else [], view)
+        return "change_cart_line", {"line": line or len(view.lines), **change}
     return None
 
 
-def _answer(kind: str | None, cart: Cart) -> Intent | None:
+def _answer(kind: str | None, view: View) -> Intent | None:
     """A bare yes, no or "that's all", read against what the agent last asked."""
-    if kind is None or cart.order_id is not None:
+    if kind is None or view.placed:
         return None  # after checkout "that's all" is a goodbye (end_call)
-    if cart.staged is not None:
+    if view.staged is not None:
         if kind == "yes":
             return "confirm_item", {}
         if kind == "done":
             return "confirm_item", {"done": True}
         return "discard_staged_item", {}
-    if cart.asked == ASKED_PHONE:
+    if view.asked == ASKED_PHONE:
         if kind == "no":
             return "confirm_phone", {"confirmed": False}
         return "confirm_phone", {"confirmed": True}
-    if cart.asked == ASKED_CHECKOUT:
+    if view.asked == ASKED_CHECKOUT:
         return ("checkout", {}) if kind in ("yes", "done") else ("read_cart", {})
-    if cart.lines and (kind in ("no", "done")) and cart.asked in (ASKED_MORE, ASKED_NOTHING):
-        return ("checkout", {}) if cart.phone else ("confirm_phone", {})
-    if kind == "yes" and cart.asked == ASKED_MORE:
+    if view.lines and (kind in ("no", "done")) and view.asked in (ASKED_MORE, ASKED_NOTHING):
+        return ("checkout", {}) if view.phone else ("confirm_phone", {})
+    if kind == "yes" and view.asked == ASKED_MORE:
         return "menu_question", {"ask": "list"}
     return None
 

@@ -52,7 +52,18 @@ def _with_choice(catalog: Catalog, request: dict[str, Any], name: str, add: bool
     if group is not None:
         picked = [p for p in options.get(group.name, []) if p.lower() != name.lower()]
         options[group.name] = [*picked, name] if add else picked
-    return {**request, "options": options}
+    return {**request, "options": _shaped(catalog, options)}
+
+
+def _shaped(catalog: Catalog, options: dict[str, list[str]]) -> dict[str, Any]:
+    """Options as the tool schema has them: a single-pick group's choice as a string."""
+    shaped: dict[str, Any] = {}
+    for group_name, picks in options.items():
+        group = catalog.group(group_name)
+        if not picks:
+            continue
+        shaped[group_name] = picks[-1] if group and group.max_picks == 1 else picks
+    return shaped
 
 
 def _suggest(cart: Cart, catalog: Catalog, problem: Problem, tool: str, request: dict) -> None:

@@ -110,7 +110,10 @@ def _runs(step: Callable[..., ToolResult]):
     """A handler running `step(ctx, cart, **arguments)` in the database thread."""
 
     async def handler(ctx: ToolContext, **arguments: Any) -> ToolResult:
-        return await database_sync_to_async(step)(ctx, ctx.state(Cart), **arguments)
+        cart = ctx.state(Cart)
+        cart.heard.clear()  # the cart changes now: the brain reads the next utterance afresh
+        cart.expect.clear()
+        return await database_sync_to_async(step)(ctx, cart, **arguments)
 
     handler.__name__ = step.__name__
     return handler

@@ -42,3 +42,28 @@ def run(ctx: ToolContext, name: str, **arguments) -> ToolResult:
 
 def say(ctx: ToolContext, name: str, **arguments) -> str:
     return run(ctx, name, **arguments).say
+
+
+def brain_turn(ctx: ToolContext, text: str) -> tuple[list[tuple[str, dict]], str]:
+    """What the scripted brain does with `text` (as whisper wrote it): the tool calls it makes
+    (run, in order, as the engine would) and what the agent then says."""
+    from calls.providers.base import TextDelta, ToolCalls
+    from calls.providers.scripted import ScriptedBrain
+    from orders.tools import ORDERING_TOOLS
+
+    tools = [registry.get(n).for_call(ctx) for n in [*ORDERING_TOOLS, "end_call"]]
+    brain = ScriptedBrain(tools, ctx)
+    specs = [t.spec() for t in tools]
+
+    async def events(messages):
+        return [event async for event in brain.stream(messages, specs)]
+
+    messages = [{"role": "user", "content": text}]
+    calls = [
+        c for e in async_to_sync(events)(messages) if isinstance(e, ToolCalls) for c in e.calls
+    ]
+    for call in calls:
+        result = run(ctx, call.name, **call.arguments)
+        messages.append({"role": "tool", "content": result.as_message_content()})
+    spoken = "".join(e.text for e in async_to_sync(events)(messages) if isinstance(e, TextDelta))
+    return [(c.name, c.arguments) for c in calls], spoken
