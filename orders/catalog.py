@@ -245,7 +245,11 @@ def find_mentions(text: str | list[str], names: dict[str, list[str]]) -> list[Me
             for size in {n, n + 1, max(1, n - 1)}:
                 for start in range(0, len(said) - size + 1):
                     window = " ".join(said[start : start + size])
-                    score = fuzz.ratio(window, target)
+                    # whisper joins or splits words ("terromilk tea"): compare without spaces too
+                    score = max(
+                        fuzz.ratio(window, target),
+                        fuzz.ratio(window.replace(" ", ""), target.replace(" ", "")),
+                    )
                     if score >= _cutoff(target):
                         found.append((score, n, Mention(key, start, start + size, score)))
     found.sort(key=lambda f: (-f[0], -f[1], f[2].start))
