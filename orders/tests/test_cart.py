@@ -146,9 +146,10 @@ def test_outside_opening_hours_no_order_is_taken_and_the_hours_are_said(world_a)
 
 def test_menu_questions(world_a):
     menu, ctx = boba(world_a)
-    assert "boba, egg pudding, crystal agar boba or vanilla cream, $0.75 each" in run(
-        ctx, "menu_question", group="Toppings"
-    ).say
+    assert (
+        "boba, egg pudding, crystal agar boba or vanilla cream, $0.75 each"
+        in run(ctx, "menu_question", group="Toppings").say
+    )
     price = run(ctx, "menu_question", ask="price", item="Taro milk tea").say
     assert price.startswith("A taro milk tea is $5.50") and "large is $1.00 more" in price
     other = run(ctx, "menu_question", ask="available", other="coffee").say
