@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from calls.models import Agent, Provider
+from orders.demo import BOBA_AGENT, BOBA_NUMBER, seed_boba_shop
 from telephony.models import PhoneNumber, TwilioAccount
 from voiceapp.models import Membership, Tenant
 
@@ -85,9 +86,11 @@ class Command(BaseCommand):
                 "friendly_name": "Shop line",
             },
         )
+        seed_boba_shop(tenant, account)
         self.stdout.write(
             self.style.SUCCESS("Demo data ready.")
             + f"\n  tenant:   {tenant.name}\n  login:    demo / {password}\n"
             f"  number:   {DEMO_NUMBER} (answered by '{offline.name}')\n"
+            f"  boba:     {BOBA_NUMBER} (answered by '{BOBA_AGENT}': phone orders)\n"
             f"  Twilio:   {DEMO_ACCOUNT_SID} (auth token '{auth_token}', for simulate_call)"
         )
