@@ -13,9 +13,12 @@ from calls.models import Call, CallEvent
 from orders.demo import boba_menu
 from orders.models import Order
 from orders.tools import ORDERING_TOOLS
+from telephony.models import Text
 from telephony.simulator import speech, transcribe_replies
 from telephony.tests.conftest import twilio_rest  # noqa: F401
+from telephony.tests.fake_twilio import FakeTwilioRest
 from telephony.tests.test_end_to_end import caller_for, daphne  # noqa: F401
+from telephony.texts import send_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,7 +34,8 @@ def ordering_agent(world) -> None:
     agent.save()
 
 
-async def test_ordering_two_drinks_by_phone(world_a, daphne):  # noqa: F811
+async def test_ordering_two_drinks_by_phone(world_a, daphne, twilio_rest, settings):  # noqa: F811
+    settings.TWILIO_API_BASE_URL = twilio_rest
     await database_sync_to_async(ordering_agent)(world_a)
     caller = caller_for(world_a, daphne)
     lines = [
@@ -92,3 +96,14 @@ async def test_ordering_two_drinks_by_phone(world_a, daphne):  # noqa: F811
         "checkout",
         "end_call",
     ], (tools, heard)
+
+    # One "received" text, written at checkout (its job queued for a worker); sent once even
+    # when the job runs twice.
+    texts = [t async for t in Text.objects.filter(tenant=world_a.tenant)]
+    assert [t.key for t in texts] == [f"order-{order.pk}-received"]
+    assert order.spoken_number in texts[0].body and texts[0].to == order.phone
+    FakeTwilioRest.requests.clear()
+    await database_sync_to_async(send_text)(texts[0].pk)
+    await database_sync_to_async(send_text)(texts[0].pk)
+    sent = [body for path, body in FakeTwilioRest.requests if path.endswith("/Messages.json")]
+    assert len(sent) == 1 and sent[0]["To"] == [order.phone]
