@@ -123,6 +123,7 @@ def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
     )
     call.apply_status(CallStatus.IN_PROGRESS, source="media stream")
     hints = sorted({w for topic in knowledge for w in topic.split()})
+    hints += [h for t in tools for h in t.hints(context) if h not in hints]
     return CallPlan(
         call_id=call.pk,
         agent=AgentSettings(

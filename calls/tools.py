@@ -68,6 +68,7 @@ class ToolResult:
 Handler = Callable[..., Awaitable[ToolResult]]
 Matcher = Callable[[str, ToolContext], dict[str, Any] | None]
 SchemaBuilder = Callable[[ToolContext], dict[str, Any]]
+HintsBuilder = Callable[[ToolContext], list[str]]
 
 
 @dataclass
@@ -79,6 +80,12 @@ class Tool:
     intents: list[re.Pattern[str]] = field(default_factory=list)
     matcher: Matcher | None = None
     schema_for: SchemaBuilder | None = None
+    hints_for: HintsBuilder | None = None
+
+    def hints(self, ctx: ToolContext) -> list[str]:
+        """Words callers say to this tool (menu names), given to the recogniser as hints so it
+        writes "boba", not "bulba". Runs at call set-up, in the database thread."""
+        return list(self.hints_for(ctx)) if self.hints_for is not None else []
 
     def for_call(self, ctx: ToolContext) -> Tool:
         """This tool as one call sees it: with `schema_for`, its parameters are built for the
@@ -149,9 +156,11 @@ def tool(
     intents: list[str] | tuple[str, ...] = (),
     matcher: Matcher | None = None,
     schema_for: SchemaBuilder | None = None,
+    hints_for: HintsBuilder | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register an async handler `(ctx, **arguments) -> ToolResult` as a tool. `parameters`
-    is the schema; `schema_for(ctx)`, when given, builds it per call instead (Tool.for_call)."""
+    is the schema; `schema_for(ctx)`, when given, builds it per call instead (Tool.for_call);
+    `hints_for(ctx)` gives the recogniser the words callers use with it (Tool.hints)."""
     schema = parameters or {"type": "object", "properties": {}, "additionalProperties": False}
 
     def decorate(handler: Handler) -> Handler:
@@ -164,6 +173,7 @@ def tool(
                 intents=[re.compile(p, re.IGNORECASE) for p in intents],
                 matcher=matcher,
                 schema_for=schema_for,
+                hints_for=hints_for,
             )
         )
         return handler

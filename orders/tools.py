@@ -96,6 +96,14 @@ def _catalog_for(ctx: ToolContext) -> Catalog | None:
     return load_catalog(menu) if menu is not None else None
 
 
+def _menu_words(ctx: ToolContext) -> list[str]:
+    """The menu's names, for the recogniser: items first, then their choices."""
+    catalog = _catalog_for(ctx)
+    if catalog is None:
+        return []
+    return [i.name for i in catalog.available_items()] + catalog.choice_names()
+
+
 def _per_call(build: Callable[[dict[str, dict[str, Any]]], dict[str, Any]], static: dict):
     """A schema_for: `build(menu property schemas)`, or `static` for an agent with no menu."""
 
@@ -132,6 +140,7 @@ def _register(
         static,
         matcher=matcher_for(name),
         schema_for=_per_call(build, static) if build else None,
+        hints_for=_menu_words if name == "stage_item" else None,
     )(_runs(step))
 
 

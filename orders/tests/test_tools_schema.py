@@ -50,6 +50,21 @@ def test_schemas_are_built_from_the_tenants_menu(world_a, world_b):
         jsonschema.validate({"item": "Black milk tea", "options": {"Size": "Huge"}}, stage)
 
 
+def test_the_recogniser_is_given_the_menus_words(world_a):
+    from calls.live import plan_call
+
+    boba(world_a)
+    agent = world_a.agent
+    agent.tools = [*ORDERING_TOOLS, "end_call"]
+    agent.save()
+    Item.objects.filter(menu__tenant=world_a.tenant, name="Black milk tea").update(available=False)
+    hints = plan_call(world_a.call.pk).agent.hints
+    assert "hours" in hints  # the knowledge's topics, as before
+    for word in ("Taro milk tea", "Boba", "Egg pudding", "Vanilla cream", "Matcha stencil"):
+        assert word in hints
+    assert "Black milk tea" not in hints  # sold out: not a word to listen for
+
+
 def test_an_agent_without_a_menu_keeps_the_static_schemas(world_a):
     ctx = ToolContext(
         call_id=world_a.call.pk, tenant_id=world_a.tenant.pk, agent_id=world_a.agent.pk, caller=""
