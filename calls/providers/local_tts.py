@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import json
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -55,10 +56,31 @@ def _piper_sample_rate() -> int:
         return int(json.load(config)["audio"]["sample_rate"])
 
 
+_DOLLARS = re.compile(r"\$(\d{1,7})(?:\.(\d{2}))?\b")
+
+
+def _dollars(found: re.Match[str]) -> str:
+    whole, cents = int(found.group(1)), int(found.group(2) or 0)
+    dollars = f"{whole} dollar{'' if whole == 1 else 's'}"
+    if not cents:
+        return dollars
+    if not whole:
+        return f"{cents} cent{'' if cents == 1 else 's'}"
+    return f"{dollars} {cents}" if cents >= 10 else f"{dollars} and {cents} cents"
+
+
+def spoken(text: str) -> str:
+    """Text as piper should read it. Its phonemizer reads "$7.25" as "dollar seven point two
+    five"; a person says "7 dollars 25"."""
+    return _DOLLARS.sub(_dollars, text)
+
+
 def _piper_sentences(
     text: str, length_scale: float | None, noise_scale: float | None, noise_w_scale: float | None
 ) -> Iterator[bytes]:
     from piper import SynthesisConfig
+
+    text = spoken(text)
 
     settings = SynthesisConfig(
         length_scale=length_scale, noise_scale=noise_scale, noise_w_scale=noise_w_scale

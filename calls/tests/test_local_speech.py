@@ -154,3 +154,26 @@ async def test_espeak_fails_as_a_provider_on_an_unknown_voice(choice):
         async for _chunk in EspeakTTS().synthesize("hello", **choice):
             pass
     assert error.value.permanent
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("That's $7.25 in total.", "That's 7 dollars 25 in total."),
+        ("A topping is $0.75, a size $1.00 more.", "A topping is 75 cents, a size 1 dollar more."),
+        ("$12.05 each", "12 dollars and 5 cents each"),
+        ("It costs $10.", "It costs 10 dollars."),
+        ("Order 104 at 7.25", "Order 104 at 7.25"),  # only money is rewritten
+    ],
+)
+def test_piper_is_given_money_as_people_say_it(text, said):
+    from calls.providers.local_tts import spoken
+
+    assert spoken(text) == said
+
+
+async def test_piper_says_dollars_not_dollar_signs(models):
+    """Round trip through the real voice and the phone line: "$7.25" is heard as dollars."""
+    pcm, rate = piper_pcm16("That's $7.25 in total.", **STEADY)
+    heard = (await transcribe(b"".join(over_the_phone(pcm, rate)))).lower()
+    assert "point" not in heard and ("7.25" in heard or "dollars" in heard), heard
