@@ -101,7 +101,7 @@ def stage_item(
         return problem.result()
     cart.staged, cart.asked, cart.suggestion = line, ASKED_CONFIRM_ITEM, {}
     return ToolResult(
-        {"ok": True, "staged": line.as_data(), "cart": cart.as_data()},
+        {"ok": True, "staged": line.as_data(), "cart": cart.as_data(), "restates": "staged"},
         say=f"{line.describe().capitalize()}, {money(line.total)}. Shall I add it?",
     )
 
@@ -170,7 +170,7 @@ def change_staged_item(
     line.replaces = cart.staged.replaces
     cart.staged, cart.asked, cart.suggestion = line, ASKED_CONFIRM_ITEM, {}
     return ToolResult(
-        {"ok": True, "staged": line.as_data(), "cart": cart.as_data()},
+        {"ok": True, "staged": line.as_data(), "cart": cart.as_data(), "restates": "staged"},
         say=f"Now it's {line.describe()}, {money(line.total)}. Shall I add it?",
     )
 

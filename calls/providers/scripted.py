@@ -71,8 +71,11 @@ class ScriptedBrain(LLM):
 
     @staticmethod
     def _results_to_say(messages: list[dict[str, Any]]) -> list[str]:
-        """The `say` (or error) of each tool result since the last assistant message."""
-        lines, ended = [], False
+        """The `say` (or error) of each tool result since the last assistant message. A result
+        that `restates` a topic (the whole staged drink, read back) replaces an earlier one's
+        say on that topic, so "A large taro. Half sweet." is read back once, as it now is."""
+        lines: list[tuple[str, str]] = []
+        ended = False
         for message in reversed(messages):
             if message.get("role") != "tool":
                 break
@@ -81,13 +84,16 @@ class ScriptedBrain(LLM):
             except ValueError:
                 result = {}
             ended = ended or bool(result.get("ended"))
+            topic = str(result.get("restates") or "")
+            if topic and any(t == topic for t, _ in lines):
+                continue  # a later result (already kept: we read backwards) says it anew
             if result.get("say"):
-                lines.append(str(result["say"]))
+                lines.append((topic, str(result["say"])))
             elif result.get("error"):
-                lines.append("Sorry, I couldn't do that.")
+                lines.append((topic, "Sorry, I couldn't do that."))
         lines.reverse()
         if lines:
-            return [" ".join(lines)]
+            return [" ".join(say for _, say in lines)]
         return [] if ended else [DONE]  # the engine says the goodbye itself
 
 

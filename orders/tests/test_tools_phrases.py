@@ -33,6 +33,8 @@ def test_a_whole_order_from_whisper_transcripts(world_a):
         "Ice": ["Less ice"],
     }
     assert said.endswith("Shall I add it?") and "$7.25" in said
+    assert said.count("Shall I add it?") == 1  # the drink read back once, as it now is
+    assert "less ice" in said.lower()
     assert cart.lines == []  # nothing enters the cart without a yes
 
     calls, said = brain_turn(ctx, "Make it black milk tea.")
