@@ -131,6 +131,11 @@ class Playout:
             or any(isinstance(item, _Audio) for item in self._items)
         )
 
+    @property
+    def play_end(self) -> float:
+        """When the audio sent so far finishes playing (by the play clock)."""
+        return self._play_end
+
     def _expire_lost_marks(self) -> None:
         # A mark that has not come back well after its audio must have played is taken as
         # played: a lost mark must not leave the agent "speaking" forever.
