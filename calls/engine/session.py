@@ -26,6 +26,7 @@ from calls import hooks
 from calls.engine.barge_in import BargeIn
 from calls.engine.hearing import Hearing, Timing, TurnModel
 from calls.engine.heartbeat import live_calls
+from calls.engine.keypad import Keypad
 from calls.engine.playout import Playout, TransportClosed
 from calls.engine.recorder import CallAudio, CallRecorder
 from calls.engine.response import Responder
@@ -38,7 +39,6 @@ __all__ = ["AgentSettings", "CallSession", "CallTransport", "TransportClosed"]
 
 log = logging.getLogger(__name__)
 
-DTMF_WAIT = 2.0  # seconds after the last key before the digits are taken as the caller's turn
 # Speech must last 200 ms to count (so a cough is no barge-in); 240 ms of quiet ends it.
 VAD_OPTIONS = {"start_ms": 200, "stop_ms": 240}
 
@@ -153,8 +153,7 @@ class CallSession:
         self._last_activity = self.t0
         self._reprompted = False
         self._ending = False
-        self._digits = ""
-        self._digits_timer: asyncio.TimerHandle | None = None
+        self.keypad = Keypad(self)
         self._closed = asyncio.Event()
         self._closing = False
         self._closer: asyncio.Task | None = None
@@ -238,8 +237,7 @@ class CallSession:
 
     async def _wind_down(self) -> None:
         await self.hearing.last_words()
-        if self._digits_timer is not None:
-            self._digits_timer.cancel()
+        self.keypad.close()
         # Every task goes, the answer in flight with the rest (it is one of them).
         current = asyncio.current_task()
         tasks = [t for t in self._tasks if t is not current]
@@ -307,18 +305,10 @@ class CallSession:
         self._reprompted = False
         if self.agent_active:
             await self.barge_in.interrupt(cause="dtmf")
-        if self._digits_timer is not None:
-            self._digits_timer.cancel()
-        if digit == "#":
-            self._take_digits()
-            return
-        self._digits += digit
-        self._digits_timer = asyncio.get_running_loop().call_later(DTMF_WAIT, self._take_digits)
+        self.keypad.press(digit)
 
-    def _take_digits(self) -> None:
-        digits, self._digits = self._digits, ""
-        self._digits_timer = None
-        if digits and not self._closing:
+    def keys_pressed(self, digits: str) -> None:
+        if not self._closing:
             now = self.clock()
             self._save_caller_turn(f"(keypad) {' '.join(digits)}", None, now)
             self._start_response(
@@ -422,7 +412,7 @@ class CallSession:
                 self.recorder.event("silence", reason="max_call_seconds")
                 await self._say_and_hang_up(self.agent.goodbye, "max_duration")
                 continue
-            if self._awaiting or self.agent_active or self.hearing.busy or self._digits:
+            if self._awaiting or self.agent_active or self.hearing.busy or self.keypad.pending:
                 continue
             silent = now - self._last_activity
             if silent >= self.agent.silence_hangup:
