@@ -14,8 +14,9 @@ from calls import variables as call_variables
 from calls.actions import finish_call
 from calls.builtin_tools import parse_knowledge
 from calls.engine import smart_turn
-from calls.engine.hearing import Hearing
-from calls.engine.session import VAD_OPTIONS, AgentSettings, CallSession, CallTransport
+from calls.engine.agent_settings import AgentSettings
+from calls.engine.hearing import VAD_OPTIONS, Hearing
+from calls.engine.session import CallSession, CallTransport
 from calls.engine.speech import Listener, Speaker
 from calls.models import Call, CallEvent, CallStatus, FirstSpeaker
 from calls.providers import factory

@@ -1,12 +1,12 @@
 """One call's conversation: the coordinator that owns the call's tasks and its lifecycle.
 
-The parts do the work: `Hearing` (calls.engine.hearing) hears the caller and decides when they
-are done; `Responder` (calls.engine.response) answers through the model, the tools and the
-speaker; `BargeIn` (calls.engine.barge_in) decides what caller speech over the agent means. Each
-talks back through a small hooks protocol, which `CallSession` implements: it starts and ends
-the call, greets (or waits for whoever speaks first), re-prompts on silence, hangs up at the
-call's length limit, takes keypad digits and commands from outside, and cancels every task when
-the call ends. It knows nothing of the carrier: audio comes in and goes out through a
+The parts do the work, each talking back through a small hooks protocol that `CallSession`
+implements: `Hearing` (hearing.py) hears the caller and decides when they are done; `Responder`
+(response.py) answers through the model, the tools and the speaker; `BargeIn` (barge_in.py)
+decides what caller speech over the agent means; `Opening` (opening.py) waits for whoever speaks
+first; `Keypad` (keypad.py) gathers digits. The session starts and ends the call, re-prompts on
+silence, hangs up at the call's length limit, takes commands from outside, and cancels every
+task when the call ends. It knows nothing of the carrier: audio comes in and goes out through a
 CallTransport.
 """
 
@@ -16,17 +16,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
 from django.utils import timezone
 
 from calls import hooks
+from calls.engine.agent_settings import AgentSettings
 from calls.engine.barge_in import BargeIn
-from calls.engine.hearing import Hearing, Timing, TurnModel
+from calls.engine.hearing import VAD_OPTIONS, Hearing, Timing, TurnModel
 from calls.engine.heartbeat import live_calls
 from calls.engine.keypad import Keypad
+from calls.engine.opening import Opening
 from calls.engine.playout import Playout, TransportClosed
 from calls.engine.recorder import CallAudio, CallRecorder
 from calls.engine.response import Responder
@@ -35,12 +36,10 @@ from calls.providers.base import LLM, ProviderError
 from calls.tools import Tool, ToolContext
 from calls.vad import VoiceActivityDetector
 
-__all__ = ["AgentSettings", "CallSession", "CallTransport", "TransportClosed"]
+# AgentSettings and VAD_OPTIONS are imported from here too (bench, the carrier side).
+__all__ = ["VAD_OPTIONS", "AgentSettings", "CallSession", "CallTransport", "TransportClosed"]
 
 log = logging.getLogger(__name__)
-
-# Speech must last 200 ms to count (so a cough is no barge-in); 240 ms of quiet ends it.
-VAD_OPTIONS = {"start_ms": 200, "stop_ms": 240}
 
 
 class CallTransport(Protocol):
@@ -51,30 +50,6 @@ class CallTransport(Protocol):
     async def send_mark(self, name: str) -> None: ...
     async def send_clear(self) -> None: ...
     async def hang_up(self) -> None: ...
-
-
-@dataclass
-class AgentSettings:
-    """What the session needs of an Agent, read once before the call starts."""
-
-    greeting: str
-    system_prompt: str
-    language: str = "en"
-    voice: str = ""
-    reprompt: str = "Are you still there?"
-    goodbye: str = "Thank you for calling. Goodbye!"
-    silence_reprompt: float = 8.0
-    silence_hangup: float = 20.0
-    max_call_seconds: float = 600.0
-    hints: list[str] = field(default_factory=list)
-    didnt_catch: str = "Sorry, I didn't catch that. Could you say it again?"
-    # Who speaks first (calls.models.FirstSpeaker): "agent" greets at once; "callee" waits for
-    # the callee's hello, or `callee_silence` seconds without a word; "machine_verdict" waits
-    # for the carrier's answering-machine verdict (control "amd"), at most `verdict_timeout`.
-    first_speaker: str = "agent"
-    callee_silence: float = 4.0
-    verdict_timeout: float = 35.0
-    voicemail: str = ""  # what a machine hears ("": hang up on it)
 
 
 class CallSession:
@@ -105,7 +80,16 @@ class CallSession:
         self.transport = transport
         self.recorder = recorder or CallRecorder(call_id)
         self.clock = clock
+        self.t0 = clock()
+        self.outcome = ""
         self._tasks: set[asyncio.Task] = set()
+        self._last_activity = self.t0
+        self._reprompted = False
+        self._ending = False  # the call ends once the answer in flight has been said
+        self._closed = asyncio.Event()
+        self._closing = False
+        self._closer: asyncio.Task | None = None
+        # The parts, each talking back through its hooks (implemented below).
         self.hearing = Hearing(
             hooks=self,
             vad=vad or VoiceActivityDetector(sample_rate=8000, **VAD_OPTIONS),
@@ -121,7 +105,6 @@ class CallSession:
             lead=playout_lead,
             clock=clock,
         )
-        self.t0 = clock()
         self.audio = CallAudio(self.t0)
         self.playout.on_chunk = self.audio.add_agent
         self.responder = Responder(
@@ -149,15 +132,16 @@ class CallSession:
             spawn=self._spawn,
             clock=clock,
         )
-        self.outcome = ""
-        self._last_activity = self.t0
-        self._reprompted = False
-        self._ending = False
         self.keypad = Keypad(self)
-        self._closed = asyncio.Event()
-        self._closing = False
-        self._closer: asyncio.Task | None = None
-        self._awaiting = ""  # the first speaker the agent still waits for (see AgentSettings)
+        self.opening = Opening(
+            hooks=self,
+            first_speaker=agent.first_speaker,
+            callee_silence=agent.callee_silence,
+            verdict_timeout=agent.verdict_timeout,
+            voicemail=agent.voicemail,
+            recorder=self.recorder,
+            spawn=self._spawn,
+        )
 
     # ------------------------------------------------------------------ state
     @property
@@ -174,20 +158,6 @@ class CallSession:
     def agent_active(self) -> bool:
         """The agent is answering, or its audio is still playing."""
         return self.responder.active
-
-    @property
-    def closing(self) -> bool:
-        """The call is ending (close() has begun)."""
-        return self._closing
-
-    @property
-    def ending(self) -> bool:
-        """The call ends once the answer in flight has been said."""
-        return self._ending
-
-    @property
-    def caller_speaking(self) -> bool:
-        return self.hearing.speaking
 
     @property
     def task_count(self) -> int:
@@ -208,7 +178,7 @@ class CallSession:
         self._spawn(self._open_listener(), "stt-open")
         await hooks.run_start_hooks(self.tool_context)
         if not self._closing:
-            self._greet_or_wait()
+            self.opening.begin()
 
     async def _open_listener(self) -> None:
         try:
@@ -348,10 +318,22 @@ class CallSession:
         self.recorder.save_turn(record)
 
     # ------------------------------------------------------------------ barge-in's hooks
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    @property
+    def caller_speaking(self) -> bool:
+        return self.hearing.speaking
+
     def answer(self, text: str, timing: Timing) -> None:
         self._start_response(user_text=text, timing=timing)
 
     # ------------------------------------------------------------------ the responder's hooks
+    @property
+    def ending(self) -> bool:
+        return self._ending
+
     def end_requested(self) -> None:
         self._ending = True
         self.outcome = self.outcome or "agent_ended"
@@ -370,17 +352,34 @@ class CallSession:
         timing: Timing | None = None,
         resets_silence: bool = True,
     ) -> None:
-        if self._awaiting:  # only the callee's side speaks now: words, keys, or unheard speech
-            if self._awaiting == "machine_verdict":
+        if self.opening.waiting:  # only the callee's side speaks now: words, keys, or unheard
+            if not self.opening.callee_spoke():
                 # Heard before the verdict (a machine's own greeting, perhaps): kept, unanswered.
                 if user_text is not None:
                     self.responder.keep_unanswered(user_text)
                 return
-            self._awaiting = ""
             say = self.agent.greeting  # the callee's "Hello?" is answered with the greeting
         self.responder.start(
             user_text=user_text, say=say, timing=timing, resets_silence=resets_silence
         )
+
+    # ------------------------------------------------------------------ the opening's hooks
+    @property
+    def quiet_for(self) -> float:
+        return self.clock() - self._last_activity
+
+    @property
+    def caller_busy(self) -> bool:
+        return self.hearing.busy
+
+    def greet(self) -> None:
+        self._start_response(say=self.agent.greeting)
+
+    async def leave_voicemail(self, text: str) -> None:
+        await self._say_and_hang_up(text, "voicemail_left")
+
+    def hang_up_on(self, outcome: str) -> None:
+        self._spawn(self._hang_up(outcome), "hang-up")
 
     # ------------------------------------------------------------------ ending
     async def _hang_up(self, outcome: str) -> None:
@@ -412,7 +411,12 @@ class CallSession:
                 self.recorder.event("silence", reason="max_call_seconds")
                 await self._say_and_hang_up(self.agent.goodbye, "max_duration")
                 continue
-            if self._awaiting or self.agent_active or self.hearing.busy or self.keypad.pending:
+            if (
+                self.opening.waiting
+                or self.agent_active
+                or self.hearing.busy
+                or self.keypad.pending
+            ):
                 continue
             silent = now - self._last_activity
             if silent >= self.agent.silence_hangup:
@@ -423,43 +427,7 @@ class CallSession:
                 self.recorder.event("silence", reason="reprompt", seconds=round(silent, 1))
                 self._start_response(say=self.agent.reprompt, resets_silence=False)
 
-    # ------------------------------------------------------------------ who speaks first; control
-    def _greet_or_wait(self) -> None:
-        if self.agent.first_speaker == "callee":
-            self._awaiting = "callee"
-            self._spawn(self._greet_after_silence(), "await-callee")
-        elif self.agent.first_speaker == "machine_verdict":
-            self._awaiting = "machine_verdict"
-            self._spawn(self._greet_unless_verdict(), "await-verdict")
-        else:
-            self._start_response(say=self.agent.greeting)
-
-    async def _greet_after_silence(self) -> None:
-        while self._awaiting == "callee":
-            await asyncio.sleep(0.1)
-            quiet = self.clock() - self._last_activity >= self.agent.callee_silence
-            if quiet and not self.hearing.busy and self._awaiting == "callee":
-                self._awaiting = ""
-                self._start_response(say=self.agent.greeting)
-
-    async def _greet_unless_verdict(self) -> None:
-        await asyncio.sleep(self.agent.verdict_timeout)
-        if self._awaiting == "machine_verdict":
-            self.recorder.event("amd", answered_by="", reason="no verdict in time")
-            await self._on_verdict("unknown")
-
-    async def _on_verdict(self, answered_by: str) -> None:
-        if self._awaiting != "machine_verdict":
-            return  # late: the agent already spoke
-        self._awaiting = ""
-        if answered_by in ("human", "unknown"):
-            self._start_response(say=self.agent.greeting)
-        elif answered_by.startswith("machine") and self.agent.voicemail:
-            await self._say_and_hang_up(self.agent.voicemail, "voicemail_left")
-        else:
-            outcome = "fax" if answered_by == "fax" else "answering_machine"
-            self._spawn(self._hang_up(outcome), "hang-up")
-
+    # ------------------------------------------------------------------ control
     async def control(self, action: str, **data: Any) -> None:
         """A command from outside the call (staff, a webhook; calls.control.send_control):
         "hang_up" ends the call now (outcome `data["outcome"]`, default "staff_hung_up"),
@@ -473,9 +441,9 @@ class CallSession:
             await self.barge_in.stop_agent()
             self._spawn(self._hang_up(self.outcome), "hang-up")
         elif action == "say" and str(data.get("text", "")).strip():
-            self._awaiting = ""
+            self.opening.stop_waiting()
             self._start_response(say=str(data["text"]).strip())
         elif action == "amd":
-            await self._on_verdict(str(data.get("answered_by", "")))
+            await self.opening.verdict(str(data.get("answered_by", "")))
         else:
             log.warning("unknown call control %r", action, extra={"call_id": self.call_id})
