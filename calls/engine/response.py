@@ -118,11 +118,6 @@ class Responder:
         return self.responding or self.playout.busy
 
     @property
-    def turn(self) -> AgentTurn | None:
-        """The agent's latest turn (closed once written)."""
-        return self._turn
-
-    @property
     def turn_open(self) -> bool:
         """The agent's latest turn is not written yet."""
         return self._turn is not None and not self._turn.closed
