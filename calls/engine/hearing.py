@@ -74,6 +74,9 @@ class HearingHooks(Protocol):
 
 
 class Hearing:
+    """Owns hearing the caller: the VAD, the recogniser (with its pre-roll), the turn model and
+    the end of each turn; reports to the session through `HearingHooks`."""
+
     def __init__(
         self,
         *,

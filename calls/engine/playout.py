@@ -64,6 +64,9 @@ class PlayoutStats:
 
 @dataclass
 class Playout:
+    """Owns the agent's audio on its way to the carrier: paced sending, marks, pause and
+    resume, clearing, and how much of each sentence has played."""
+
     send_audio: Callable[[bytes], Awaitable[None]]
     send_mark: Callable[[str], Awaitable[None]]
     send_clear: Callable[[], Awaitable[None]]
