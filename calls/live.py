@@ -14,8 +14,10 @@ from calls import variables as call_variables
 from calls.actions import finish_call
 from calls.builtin_tools import parse_knowledge
 from calls.engine import smart_turn
-from calls.engine.hearing import Hearing
-from calls.engine.session import VAD_OPTIONS, AgentSettings, CallSession, CallTransport
+from calls.engine.agent_settings import AgentSettings
+from calls.engine.hearing import VAD_OPTIONS, Hearing
+from calls.engine.recorder import CallRecorder
+from calls.engine.session import CallSession, CallTransport
 from calls.engine.speech import Listener, Speaker
 from calls.models import Call, CallEvent, CallStatus, FirstSpeaker
 from calls.providers import factory
@@ -149,12 +151,11 @@ def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
 
 def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSession:
     """A CallSession wired to the plan's providers, ready to start()."""
-    holder: dict[str, CallSession] = {}
+    # The recorder comes first, so that the providers' fallbacks can report to it.
+    recorder = options.pop("recorder", None) or CallRecorder(plan.call_id)
 
     async def on_fallback(role: str, failed: str, used: str, error) -> None:
-        holder["session"].recorder.event(
-            "fallback", role=role, failed=failed, used=used, error=str(error)
-        )
+        recorder.event("fallback", role=role, failed=failed, used=used, error=str(error))
 
     stt, stt_fallback = plan.providers["stt"]
     llm, llm_fallback = plan.providers["llm"]
@@ -201,11 +202,11 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
         tool_context=plan.context,
         turn_model=smart_turn.score_async if settings.SMART_TURN else None,
         transport=transport,
+        recorder=recorder,
         **options,
     )
-    holder["session"] = session
     for note in plan.notes:
-        session.recorder.event("fallback", role="setup", note=note)
+        recorder.event("fallback", role="setup", note=note)
     return session
 
 

@@ -32,6 +32,8 @@ from calls.vad import SpeechEnd, SpeechStart, VoiceActivityDetector
 
 log = logging.getLogger(__name__)
 
+# Speech must last 200 ms to count (so a cough is no barge-in); 240 ms of quiet ends it.
+VAD_OPTIONS = {"start_ms": 200, "stop_ms": 240}
 PREROLL_FRAMES = 20  # 400 ms kept before the VAD is sure speech began
 TURN_AUDIO_BYTES = 8 * 8000 * 2  # the turn model listens to the last 8 s (PCM16, 8 kHz)
 UNHEARD_WAIT = 2.5  # a streaming recogniser gets this long after speech ends to say a word
@@ -72,6 +74,9 @@ class HearingHooks(Protocol):
 
 
 class Hearing:
+    """Owns hearing the caller: the VAD, the recogniser (with its pre-roll), the turn model and
+    the end of each turn; reports to the session through `HearingHooks`."""
+
     def __init__(
         self,
         *,

@@ -64,6 +64,9 @@ class PlayoutStats:
 
 @dataclass
 class Playout:
+    """Owns the agent's audio on its way to the carrier: paced sending, marks, pause and
+    resume, clearing, and how much of each sentence has played."""
+
     send_audio: Callable[[bytes], Awaitable[None]]
     send_mark: Callable[[str], Awaitable[None]]
     send_clear: Callable[[], Awaitable[None]]
@@ -130,6 +133,11 @@ class Playout:
             or self._current is not None
             or any(isinstance(item, _Audio) for item in self._items)
         )
+
+    @property
+    def play_end(self) -> float:
+        """When the audio sent so far finishes playing (by the play clock)."""
+        return self._play_end
 
     def _expire_lost_marks(self) -> None:
         # A mark that has not come back well after its audio must have played is taken as

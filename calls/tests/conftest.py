@@ -7,7 +7,8 @@ import pytest
 from channels.db import database_sync_to_async as sync_to_async
 
 from calls.builtin_tools import parse_knowledge
-from calls.engine.session import AgentSettings, CallSession
+from calls.engine.agent_settings import AgentSettings
+from calls.engine.session import CallSession
 from calls.engine.speech import Listener, Speaker
 from calls.models import Agent, Call
 from calls.providers.resilience import FallbackLLM, reset_breakers

@@ -154,7 +154,7 @@ class RecordingTransport:
         if self.auto_marks and self.session is not None:
             # Playback reaches the mark when the audio before it has played.
             playout = self.session.playout
-            delay = max(0.0, playout._play_end - playout.clock())
+            delay = max(0.0, playout.play_end - playout.clock())
             asyncio.get_running_loop().call_later(
                 delay, lambda: asyncio.ensure_future(self.session.on_mark(name))
             )

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
 
-from calls.engine.session import INTERRUPT_AFTER, is_backchannel
+from calls.engine.barge_in import INTERRUPT_AFTER, is_backchannel
 from calls.models import CallEvent
 from calls.tests.conftest import speak, until
 from calls.tests.doubles import VOICE, ToneTTS

@@ -157,7 +157,7 @@ def test_short_answers_with_soft_onsets_are_heard(phrase):
     gate: the gate used to reset the model there and break the run of speech before it
     counted, and about half of the renditions of "Is there parking?" were never heard."""
     from calls.audio import ulaw_decode
-    from calls.engine.session import VAD_OPTIONS
+    from calls.engine.hearing import VAD_OPTIONS
     from telephony.simulator import speech
 
     for _ in range(8):  # piper says it a little differently each time
