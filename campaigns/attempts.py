@@ -117,7 +117,7 @@ def _after_result(**sent) -> None:
     attempt_finished.send(sender=Attempt, **sent)
     from campaigns.actions import complete_if_done
 
-    if sent["result"] == AttemptResult.FAILED:
+    if sent["result"] in DIALLED:
         pause_if_failing(sent["campaign_id"])
     complete_if_done(sent["campaign_id"])
 

@@ -113,3 +113,34 @@ def carrier(settings, _carrier_server):
     FakeCarrier.dials.clear()
     FakeCarrier.fail_next = 0
     return FakeCarrier
+
+
+def dialled_attempt(world, campaign, capture):
+    """Start `campaign`, claim and dial its first due attempt through the fake carrier."""
+    from campaigns.actions import start_campaign
+    from campaigns.dialer import dial_attempt, schedule_pass
+    from campaigns.models import Attempt
+
+    campaign.refresh_from_db()
+    if campaign.status == "draft":
+        start_campaign(campaign.pk, by="test")
+    with capture(execute=True):
+        claimed = schedule_pass().claimed
+        dial_attempt(claimed[0])
+    return Attempt.objects.select_related("call").get(pk=claimed[0])
+
+
+def twilio_says(client, world, call, path: str = "/telephony/twilio/status/", **params):
+    """A signed webhook from Twilio about `call` (its status callback by default)."""
+    from telephony.tests.test_webhooks import signed_post
+
+    base = {
+        "AccountSid": world.account.account_sid,
+        "CallSid": call.twilio_call_sid,
+        "From": call.from_number,
+        "To": call.to_number,
+        "Direction": "outbound-api",
+    }
+    response = signed_post(client, path, base | params, world.account.auth_token)
+    assert response.status_code == 200
+    return response
