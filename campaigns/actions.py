@@ -35,8 +35,10 @@ class CampaignRefused(Exception):
 
 
 def _locked(campaign_id: int) -> Campaign:
+    # NO KEY UPDATE: attempts inserted meanwhile (their FK check takes FOR KEY SHARE on this
+    # row) must not wait for a status change, or a dial job and this deadlock.
     campaign = (
-        Campaign.objects.select_for_update()
+        Campaign.objects.select_for_update(no_key=True, of=("self",))
         .select_related("agent", "tenant", "caller_id")
         .filter(pk=campaign_id)
         .first()
@@ -179,6 +181,9 @@ def cancel_campaign(campaign_id: int, *, by: str) -> Campaign:
 def complete_if_done(campaign_id: int) -> bool:
     """Running → completed when no attempt is left to dial or in flight. Returns whether it
     completed now (a daily campaign never completes by itself)."""
+    unfinished = [AttemptStatus.SCHEDULED, *IN_FLIGHT]
+    if Attempt.objects.filter(campaign_id=campaign_id, status__in=unfinished).exists():
+        return False  # the common case, answered without locking the campaign
     with transaction.atomic():
         campaign = _locked(campaign_id)
         if (
@@ -186,8 +191,7 @@ def complete_if_done(campaign_id: int) -> bool:
             or campaign.recurrence != Campaign.Recurrence.ONCE
         ):
             return False
-        left = campaign.attempts.filter(status__in=[AttemptStatus.SCHEDULED, *IN_FLIGHT])
-        if left.exists():
+        if campaign.attempts.filter(status__in=unfinished).exists():
             return False
         _move(campaign, CampaignStatus.COMPLETED, by="dialer", reason="Every contact was tried.")
     return True

@@ -92,6 +92,7 @@ def schedule_pass(now: datetime.datetime | None = None) -> PassReport:
         Attempt.objects.filter(
             status=AttemptStatus.SCHEDULED, due_at__lte=now, campaign__status=CampaignStatus.RUNNING
         )
+        .order_by()  # the default ordering would make DISTINCT see one row per attempt
         .values_list("campaign__tenant_id", flat=True)
         .distinct()
     )
@@ -113,7 +114,9 @@ def tenant_cap(tenant_id: int) -> int:
 def _schedule_tenant(tenant_id: int, now: datetime.datetime, report: PassReport) -> None:
     with transaction.atomic():
         # Serialises the passes of one tenant: the free slots are counted and filled under it.
-        tenant = Tenant.objects.select_for_update().filter(pk=tenant_id).first()
+        # NO KEY UPDATE: the dial jobs' inserts that reference the tenant (their FOR KEY SHARE)
+        # must not wait for it, or a pass and a job deadlock.
+        tenant = Tenant.objects.select_for_update(no_key=True).filter(pk=tenant_id).first()
         if tenant is None:
             return
         flying = dict(

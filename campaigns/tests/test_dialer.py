@@ -216,3 +216,21 @@ def test_two_scheduler_passes_at_once_never_exceed_the_cap(world_a, settings, mo
         t.join(60)
     assert len(claimed) == len(set(claimed)) == 7
     assert campaign.attempts.filter(status=AttemptStatus.CLAIMED).count() == 7
+
+
+@pytest.mark.django_db
+def test_a_pass_visits_each_tenant_once_however_many_attempts_are_due(
+    world_a, world_b, monkeypatch
+):
+    from campaigns import dialer
+
+    for world in (world_a, world_b):
+        start_campaign(make_campaign(world, contacts=4).pk, by="test")
+    visits: list[int] = []
+    real = dialer._schedule_tenant
+    monkeypatch.setattr(
+        dialer, "_schedule_tenant", lambda tid, *a: (visits.append(tid), real(tid, *a))
+    )
+    monkeypatch.setattr(dialer, "enqueue", lambda *a, **kw: None)
+    assert len(schedule_pass().claimed) == 4  # each campaign's cap: 2
+    assert sorted(visits) == sorted([world_a.tenant.pk, world_b.tenant.pk])
