@@ -5,7 +5,8 @@ a lock on the tenant's row (so two passes never count the same free slot twice),
 scheduled attempts of its running campaigns: a do-not-call or opted-out number is skipped, an
 attempt outside its window is moved to the window's next opening, and the rest are claimed
 (scheduled → claimed) up to the campaign's and the tenant's caps of calls in flight, each
-claim queuing `dial_attempt` with the job id `attempt-<id>`.
+claim queuing `dial_attempt` with a job id derived from the attempt and its claim
+(`attempt-<id>-<claim time>`, see dial_job_id).
 
 The job moves its attempt claimed → dialing by a conditional update, so a job that runs twice
 (or two workers given the same id) dials once; it opens the Call with the engine's outbound
@@ -187,9 +188,16 @@ def _schedule_campaign(
             status=AttemptStatus.CLAIMED, claimed_at=now, updated_at=now
         )
         for pk in claim:
-            enqueue(dial_attempt, pk, job_id=f"attempt-{pk}", queue=DIAL_QUEUE)
+            enqueue(dial_attempt, pk, job_id=dial_job_id(pk, now), queue=DIAL_QUEUE)
         report.claimed += claim
     return len(claim)
+
+
+def dial_job_id(attempt_id: int, claimed_at: datetime.datetime) -> str:
+    """The dial job's id: the attempt and its claim. The same claim never queues two jobs; a
+    claim the reaper took back (its worker died holding the job, which rq still counts as
+    started) gets a new one instead of waiting for rq to forget the dead job."""
+    return f"attempt-{attempt_id}-{int(claimed_at.timestamp() * 1000)}"
 
 
 def complete_finished_campaigns() -> list[int]:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from calls.models import Call, CallStatus
 from campaigns.actions import pause_campaign, start_campaign
-from campaigns.dialer import dial_attempt, schedule_pass
+from campaigns.dialer import dial_attempt, dial_job_id, schedule_pass
 from campaigns.models import (
     Attempt,
     AttemptResult,
@@ -46,7 +46,9 @@ def test_a_pass_claims_up_to_the_campaign_cap_and_queues_one_job_per_attempt(
     assert len(claimed) == 2
     queue = django_rq.get_queue("telephony")
     for pk in claimed:
-        job = queue.fetch_job(f"attempt-{pk}")
+        attempt = Attempt.objects.get(pk=pk)
+        job = queue.fetch_job(dial_job_id(pk, attempt.claimed_at))
+        assert job.id.startswith(f"attempt-{pk}-")
         assert job.func is dial_attempt and job.args == (pk,)
         job.delete()
     assert run_pass(django_capture_on_commit_callbacks) == []  # both slots still in flight
