@@ -209,3 +209,28 @@ def test_an_attempt_whose_call_ended_unnoticed_is_settled_by_the_reaper(
     with django_capture_on_commit_callbacks(execute=True):
         assert attempts.reap_attempts(later()).settled == 1
     assert Attempt.objects.get(pk=attempt.pk).result == AttemptResult.BUSY
+
+
+@pytest.mark.django_db
+def test_a_claim_taken_back_gets_a_new_dial_job_and_still_dials_once(
+    world_a, carrier, django_capture_on_commit_callbacks
+):
+    campaign = make_campaign(world_a, contacts=1)
+    start_campaign(campaign.pk, by="test")
+    queue = django_rq.get_queue("telephony")
+    with django_capture_on_commit_callbacks(execute=True):
+        (pk,) = schedule_pass().claimed
+    first = Attempt.objects.get(pk=pk).claimed_at
+    old_job = queue.fetch_job(f"attempt-{pk}-{int(first.timestamp() * 1000)}")
+    assert old_job is not None  # the dead worker's, still "queued" in rq
+    attempts.reap_attempts(later())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert schedule_pass(later(1)).claimed == [pk]
+    second = Attempt.objects.get(pk=pk).claimed_at
+    new_job = queue.fetch_job(f"attempt-{pk}-{int(second.timestamp() * 1000)}")
+    assert new_job is not None and new_job.id != old_job.id
+    new_job.func(*new_job.args)
+    old_job.func(*old_job.args)  # the old one, if it ever runs, finds the claim taken
+    assert len(carrier.dials) == 1
+    old_job.delete()
+    new_job.delete()
