@@ -7,7 +7,10 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         from campaigns import (  # noqa: F401
-            do_not_call,  # the dial check and the in-call tool
+            attempts,  # attempt results and retries from call_ended
+            dialer,  # the campaign's dial check (ring time, machine detection)
+            do_not_call,  # the do-not-call dial check and the in-call tool
+            machine,  # the answering-machine policy
             receivers,  # outcomes and texts after a call
             tools,  # the campaign call's tools
         )

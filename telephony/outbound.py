@@ -14,6 +14,7 @@ from calls.models import Call, CallEvent
 from telephony import twiml
 from telephony.jobs import request_dial
 from telephony.models import TwilioAccount
+from telephony.signals import machine_answered
 
 log = logging.getLogger(__name__)
 
@@ -83,4 +84,7 @@ def record_amd(account: TwilioAccount, params: QueryDict) -> Call | None:
         )
         call_id = call.pk
         transaction.on_commit(lambda: send_control_sync(call_id, "amd", answered_by=answered_by))
+        transaction.on_commit(
+            lambda: machine_answered.send(sender=Call, call_id=call_id, answered_by=answered_by)
+        )
     return call

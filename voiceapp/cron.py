@@ -9,6 +9,8 @@ from django.conf import settings
 from rq import cron
 
 from calls.reaper import reap_calls
+from campaigns.attempts import reap_attempts
+from campaigns.dialer import schedule_pass
 from telephony.texts import sweep_texts
 from webhooks.delivery import sweep_deliveries
 
@@ -25,3 +27,8 @@ cron.register(
 # Every 10 s: the first retry is due 10 s after a failure.
 cron.register(sweep_texts, "telephony", interval=10, job_timeout=60, name="sweep-texts")
 cron.register(sweep_deliveries, "default", interval=10, job_timeout=60, name="sweep-webhooks")
+
+# The campaign dialer: due attempts claimed up to the caps and queued for dialling (a pass is a
+# few queries: cheap to run often); attempts a dead worker left behind put right.
+cron.register(schedule_pass, "default", interval=2, job_timeout=60, name="campaign-dialer")
+cron.register(reap_attempts, "default", interval=30, job_timeout=120, name="campaign-reaper")

@@ -1,0 +1,2 @@
+from calls.tests.conftest import build_session  # noqa: F401 (fixtures)
+from campaigns.tests.dialer_world import _carrier_server, carrier  # noqa: F401 (fixtures)
