@@ -161,9 +161,8 @@ def test_the_board_follows_changes_made_by_other_processes(world_a, menu, server
         "from orders.actions import change_status; "
         f"change_status({first.pk}, 'ready', by='kitchen')"
     )
-    wait_for(browser, lambda d: ticket(d, first, "ready"), message="ready did not show")
+    ready = wait_for(browser, lambda d: ticket(d, first, "ready"), message="ready did not show")[0]
     assert not ticket(browser, first, "received")
-    ready = ticket(browser, first, "ready")[0]
     # Ready ones stand out, and every number is readable across a room.
     assert ready.value_of_css_property("background-color") == "rgba(19, 165, 56, 1)"
     assert float(ready.value_of_css_property("font-size").removesuffix("px")) >= 80
@@ -205,6 +204,14 @@ def card(driver, order: Order) -> dict | None:
     return driver.execute_script(CARD, order.pk)
 
 
+def card_when(driver, order: Order, *, status: str = "", refused: bool = False) -> dict | None:
+    """The card once it shows `status` (or a refusal); None meanwhile (a wait's condition)."""
+    shown = card(driver, order)
+    if shown is None or (status and shown["status"] != status):
+        return None
+    return shown if shown["refused"] or not refused else None
+
+
 def click(driver, order: Order, status: str) -> None:
     selector = f".card[data-order='{order.pk}'] button[data-status='{status}']"
     for _ in range(5):  # a message may redraw the card between finding the button and the click
@@ -240,8 +247,7 @@ def test_a_console_click_changes_the_order_everywhere(world_a, menu, server, bro
         lambda d: Order.objects.get(pk=order.pk).status == "in_progress",
         message="the click did not reach the database",
     )
-    wait_for(browser, lambda d: card(d, order)["status"] == "in_progress")
-    shown = card(browser, order)
+    shown = wait_for(browser, lambda d: card_when(d, order, status="in_progress"))
     assert shown["buttons"] == ["Ready", "Cancel"]
     assert shown["steps"] == ["received", "in_progress"] and shown["refused"] is None
     browser.switch_to.window(board)
@@ -253,8 +259,7 @@ def test_a_console_click_changes_the_order_everywhere(world_a, menu, server, bro
     Order.objects.filter(pk=order.pk).update(status="cancelled")
     browser.switch_to.window(console)
     click(browser, order, "ready")
-    wait_for(browser, lambda d: card(d, order)["refused"], message="no reason shown")
-    shown = card(browser, order)
+    shown = wait_for(browser, lambda d: card_when(d, order, refused=True), message="no reason")
     assert shown["refused"] == f"Order {order.number} is cancelled; it cannot become ready."
     assert shown["status"] == "cancelled" and shown["buttons"] == []
     assert Order.objects.get(pk=order.pk).status == "cancelled"

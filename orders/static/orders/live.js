@@ -10,6 +10,7 @@ window.OrdersLive = (function () {
     let soldOut = [];
     let attempt = 0;
     let opened = false;
+    let showLive = false;
     let socket = null;
     const indicator = document.getElementById("connection");
 
@@ -27,6 +28,7 @@ window.OrdersLive = (function () {
         orders.clear();
         message.orders.forEach(function (o) { orders.set(o.id, o); });
         soldOut = message.sold_out;
+        showLive = true;
       } else if (message.type === "order") {
         orders.set(message.order.id, message.order);
       } else if (message.type === "sold_out") {
@@ -35,6 +37,10 @@ window.OrdersLive = (function () {
         return;
       }
       publish();
+      if (showLive) {
+        showLive = false;
+        show("live", "Live"); // only once the screen shows the whole state, not at the handshake
+      }
     }
 
     function open() {
@@ -44,7 +50,6 @@ window.OrdersLive = (function () {
       socket.onopen = function () {
         opened = true;
         attempt = 0;
-        show("live", "Live");
       };
       socket.onmessage = function (event) { handle(JSON.parse(event.data)); };
       socket.onclose = function () {
