@@ -11,6 +11,7 @@ class CampaignsConfig(AppConfig):
             dialer,  # the campaign's dial check (ring time, machine detection)
             do_not_call,  # the do-not-call dial check and the in-call tool
             machine,  # the answering-machine policy
+            morning,  # the morning call: retries kept to the morning
             receivers,  # outcomes and texts after a call
             tools,  # the campaign call's tools
         )

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from calls import variables as call_variables
 from calls.actions import open_outbound_call
-from campaigns import windows
+from campaigns import morning, windows
 from campaigns.actions import complete_if_done
 from campaigns.attempts import finish_attempt
 from campaigns.do_not_call import is_callable, uncallable
@@ -84,6 +84,7 @@ def schedule_pass(now: datetime.datetime | None = None) -> PassReport:
     """One pass over the due attempts of every running campaign (see the module's doc)."""
     now = now or timezone.now()
     report = PassReport()
+    morning.send_due_texts(now)  # a morning call's text goes before its call
     tenant_ids = (
         Attempt.objects.filter(
             status=AttemptStatus.SCHEDULED, due_at__lte=now, campaign__status=CampaignStatus.RUNNING
@@ -136,10 +137,14 @@ def _schedule_campaign(
     campaign: Campaign, room: int, now: datetime.datetime, report: PassReport
 ) -> int:
     spans = windows.spans(campaign.windows.all())
+    due_now = Attempt.objects.filter(
+        campaign=campaign, status=AttemptStatus.SCHEDULED, due_at__lte=now
+    )
+    if campaign.recurrence == Campaign.Recurrence.DAILY:
+        due_now = due_now.filter(morning.ready_to_dial(now))  # its text has gone first
     due = list(
-        Attempt.objects.select_for_update(skip_locked=True, of=("self",))
+        due_now.select_for_update(skip_locked=True, of=("self",))
         .select_related("contact")
-        .filter(campaign=campaign, status=AttemptStatus.SCHEDULED, due_at__lte=now)
         .order_by("due_at", "pk")[: room + SLACK]
     )
     blocked = blocked_numbers(campaign.tenant_id, [a.contact.phone for a in due])

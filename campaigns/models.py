@@ -357,3 +357,24 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.contact} #{self.number}"
+
+
+class PausedContact(models.Model):
+    """A contact whose calls (and texts) a daily campaign skips until resumed: the person is
+    away, or asked for a break. Written and removed by campaigns.morning's actions."""
+
+    tenant_path = "campaign__tenant"
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="paused")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    paused_by = models.CharField(max_length=150, blank=True)
+    paused_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-paused_at"]
+        verbose_name = "paused morning-call contact"
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "contact"], name="pause_once_per_contact")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact} (paused in {self.campaign})"

@@ -11,6 +11,7 @@ from rq import cron
 from calls.reaper import reap_calls
 from campaigns.attempts import reap_attempts
 from campaigns.dialer import schedule_pass
+from campaigns.morning import plan_mornings
 from telephony.texts import sweep_texts
 from webhooks.delivery import sweep_deliveries
 
@@ -32,3 +33,5 @@ cron.register(sweep_deliveries, "default", interval=10, job_timeout=60, name="sw
 # few queries: cheap to run often); attempts a dead worker left behind put right.
 cron.register(schedule_pass, "default", interval=2, job_timeout=60, name="campaign-dialer")
 cron.register(reap_attempts, "default", interval=30, job_timeout=120, name="campaign-reaper")
+# The daily campaigns' mornings (today's and tomorrow's attempt per contact), safe to repeat.
+cron.register(plan_mornings, "default", interval=60, job_timeout=120, name="morning-planner")

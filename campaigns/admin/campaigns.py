@@ -22,6 +22,7 @@ from campaigns.actions import (
     start_campaign,
 )
 from campaigns.models import Attempt, CallingWindow, Campaign, CampaignStatus, TenantDialing
+from campaigns.morning import clamp_warning
 from campaigns.progress import COLUMNS, progress
 from voiceapp.tenancy import TenantAdminMixin, TenantModelAdmin
 
@@ -116,6 +117,12 @@ class CampaignAdmin(TenantModelAdmin):
 
     class Media:
         js = ["campaigns/progress.js"]
+
+    def save_model(self, request: HttpRequest, obj: Campaign, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        warning = clamp_warning(obj)  # a morning call before 8:00 is placed at 8:00
+        if warning:
+            messages.warning(request, warning)
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         # Settings change only while nothing is being dialled on them.

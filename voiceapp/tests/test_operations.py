@@ -61,8 +61,9 @@ def test_seed_demo_is_idempotent_and_prints_the_login():
     call_command("seed_demo", "--password", "demo-pass-1", stdout=out)
     call_command("seed_demo", "--password", "demo-pass-1", stdout=out)
     assert Tenant.objects.count() == 1 and Membership.objects.count() == 1
-    # the front desk (offline, cloud) and the boba orders agent; the shop and boba lines
-    assert Agent.objects.count() == 3 and PhoneNumber.objects.count() == 2
+    # the front desk (offline, cloud), the boba orders agent, the reminder and morning
+    # callers (campaigns.demo); the shop and boba lines
+    assert Agent.objects.count() == 5 and PhoneNumber.objects.count() == 2
     assert "demo / demo-pass-1" in out.getvalue()
     from django.contrib.auth import authenticate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Contact
 from voiceapp.models import Tenant
 
 
@@ -20,3 +20,19 @@ def campaign_by_name(name: str, tenant: Tenant) -> Campaign:
     if campaign is None:
         raise CommandError(f"No campaign {name!r} for {tenant.slug}.")
     return campaign
+
+
+def contact_by_phone(phone: str, campaign: Campaign) -> Contact:
+    """A contact of the campaign's list, by the phone number as typed (any format)."""
+    from django.core.exceptions import ValidationError
+
+    from telephony.models import normalize_e164
+
+    try:
+        number = normalize_e164(phone)
+    except ValidationError as exc:
+        raise CommandError(exc.messages[0]) from None
+    contact = campaign.contact_list.contacts.filter(phone=number).first()
+    if contact is None:
+        raise CommandError(f"{number} is not on the list of {campaign.name}.")
+    return contact

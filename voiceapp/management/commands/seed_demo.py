@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from calls.models import Agent, Provider
+from campaigns.demo import LIST_NAME, seed_outbound
 from orders.demo import BOBA_AGENT, BOBA_NUMBER, seed_boba_shop
 from telephony.models import PhoneNumber, TwilioAccount
 from voiceapp.models import Membership, Tenant
@@ -77,7 +78,7 @@ class Command(BaseCommand):
                 "tools": ["lookup_info", "current_time", "end_call"],
             },
         )
-        PhoneNumber.objects.update_or_create(
+        shop_line, _ = PhoneNumber.objects.update_or_create(
             number=DEMO_NUMBER,
             defaults={
                 "tenant": tenant,
@@ -87,10 +88,13 @@ class Command(BaseCommand):
             },
         )
         seed_boba_shop(tenant, account)
+        outbound = seed_outbound(tenant, shop_line)
         self.stdout.write(
             self.style.SUCCESS("Demo data ready.")
             + f"\n  tenant:   {tenant.name}\n  login:    demo / {password}\n"
             f"  number:   {DEMO_NUMBER} (answered by '{offline.name}')\n"
             f"  boba:     {BOBA_NUMBER} (answered by '{BOBA_AGENT}': phone orders)\n"
-            f"  Twilio:   {DEMO_ACCOUNT_SID} (auth token '{auth_token}', for simulate_call)"
+            f"  Twilio:   {DEMO_ACCOUNT_SID} (auth token '{auth_token}', for simulate_call)\n"
+            f"  outbound: {outbound['contacts']} contacts in '{LIST_NAME}'; draft campaigns "
+            f"'{outbound['reminders']}' and '{outbound['mornings']}'"
         )
