@@ -41,8 +41,11 @@ from campaigns.models import (
     Contact,
     TenantDialing,
 )
+from campaigns.texts import send_text_before
 from telephony import dialing
 from telephony.jobs import dial_call
+from telephony.models import TextStatus
+from telephony.texts import send_text
 from voiceapp.jobs import enqueue
 from voiceapp.models import Tenant
 
@@ -281,9 +284,18 @@ def dial_attempt(attempt_id: int) -> None:
             return
         attempt.call = call
         attempt.save(update_fields=["call", "updated_at"])
+        text = None
+        if (
+            campaign.text_before
+            and attempt.number == 1
+            and campaign.recurrence == Campaign.Recurrence.ONCE  # mornings text on their own
+        ):
+            text = send_text_before(attempt)
     # Committed: the Call exists before Twilio is asked (its webhooks find it). If this worker
     # dies here, the reaper sees the queued call and asks telephony to dial it (dial_call
     # claims queued → initiated, so it is never dialled twice).
+    if text is not None and text.status == TextStatus.PENDING:
+        send_text(text.pk)  # handed to Twilio before the phone rings (claimed: sent once)
     dial_call(call.pk)
 
 

@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 UTC = datetime.UTC
 DAILY = Campaign.Recurrence.DAILY
 # The text goes this long before its call (setting MORNING_TEXT_LEAD_SECONDS).
-TEXT_LEAD = datetime.timedelta(seconds=getattr(settings, "MORNING_TEXT_LEAD_SECONDS", 120))
+TEXT_LEAD = datetime.timedelta(seconds=settings.MORNING_TEXT_LEAD_SECONDS)
 # A text still retrying (Twilio unreachable) holds its call back at most this long.
 TEXT_PATIENCE = datetime.timedelta(minutes=5)
 # Retries of a morning call happen within this long after its time, never later that day.

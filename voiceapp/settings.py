@@ -310,6 +310,8 @@ SPECTACULAR_SETTINGS = {
 TWILIO_API_BASE_URL = env_url("TWILIO_API_BASE_URL", "", schemes=("https", "http"))
 # Numbers written without a country code (a CSV of contacts) are read in this region.
 PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION", "US").upper()
+# The morning call's text goes this long before its call.
+MORNING_TEXT_LEAD_SECONDS = env_int("MORNING_TEXT_LEAD_SECONDS", 120, minimum=0)
 STREAM_TOKEN_TTL = env_int("STREAM_TOKEN_TTL", 300, minimum=10)
 # A media socket that has not sent its start message by then is closed (Twilio sends it at once).
 MEDIA_START_TIMEOUT_SECONDS = env_int("MEDIA_START_TIMEOUT_SECONDS", 5, minimum=1)

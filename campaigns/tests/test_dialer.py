@@ -22,6 +22,7 @@ from campaigns.models import (
     TenantDialing,
 )
 from campaigns.tests.dialer_world import make_campaign
+from telephony.tests.conftest import twilio_rest  # noqa: F401 (fixture)
 
 
 def statuses(campaign) -> dict[str, int]:
@@ -236,3 +237,37 @@ def test_a_pass_visits_each_tenant_once_however_many_attempts_are_due(
     monkeypatch.setattr(dialer, "enqueue", lambda *a, **kw: None)
     assert len(schedule_pass().claimed) == 4  # each campaign's cap: 2
     assert sorted(visits) == sorted([world_a.tenant.pk, world_b.tenant.pk])
+
+
+@pytest.mark.django_db
+def test_the_text_before_reaches_twilio_before_the_call_and_only_on_the_first_attempt(
+    world_a, twilio_rest, settings, django_capture_on_commit_callbacks  # noqa: F811
+):
+    from telephony.models import Text
+    from telephony.tests.fake_twilio import FakeTwilioRest
+
+    settings.TWILIO_API_BASE_URL = twilio_rest
+    FakeTwilioRest.requests.clear()
+    campaign = make_campaign(world_a, contacts=1, text_before="Hi {first_name}, we'll call soon.")
+    start_campaign(campaign.pk, by="test")
+    (pk,) = run_pass(django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        dial_attempt(pk)
+    paths = [path.rsplit("/", 1)[-1] for path, _ in FakeTwilioRest.requests]
+    assert paths == ["Messages.json", "Calls.json"]  # texted, then dialled
+    (text,) = Text.objects.all()
+    assert text.body == "Hi Person0, we'll call soon." and text.key == f"attempt-{pk}-before"
+    assert Attempt.objects.get(pk=pk).text_sent
+    # A retry of the same contact is not texted again.
+    retry = Attempt.objects.create(
+        campaign=campaign, contact=text_contact(campaign), number=2, status="claimed"
+    )
+    FakeTwilioRest.replies.append((201, {"sid": "CA" + "7" * 32, "status": "queued"}))
+    with django_capture_on_commit_callbacks(execute=True):
+        dial_attempt(retry.pk)
+    assert FakeTwilioRest.requests[-1][0].endswith("/Calls.json")  # dialled, not texted
+    assert Text.objects.count() == 1
+
+
+def text_contact(campaign):
+    return campaign.contact_list.contacts.get()
