@@ -46,7 +46,7 @@ from telephony import dialing
 from telephony.jobs import dial_call
 from telephony.models import TextStatus
 from telephony.texts import send_text
-from voiceapp.jobs import enqueue
+from voiceapp.jobs import enqueue_each
 from voiceapp.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -190,8 +190,12 @@ def _schedule_campaign(
         Attempt.objects.filter(pk__in=claim, status=AttemptStatus.SCHEDULED).update(
             status=AttemptStatus.CLAIMED, claimed_at=now, updated_at=now
         )
-        for pk in claim:
-            enqueue(dial_attempt, pk, job_id=dial_job_id(pk, now), queue=DIAL_QUEUE)
+        enqueue_each(
+            dial_attempt,
+            [(pk,) for pk in claim],
+            job_ids=[dial_job_id(pk, now) for pk in claim],
+            queue=DIAL_QUEUE,
+        )
         report.claimed += claim
     return len(claim)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import django_rq
 from django.conf import settings
 from django.db import close_old_connections, transaction
+from rq import Queue
 from rq.cron import CronScheduler
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -46,6 +47,37 @@ def enqueue(
                 name=job_id or func.__name__,
                 daemon=True,
             ).start()
+
+    transaction.on_commit(submit)
+
+
+def enqueue_each(
+    func: Callable[..., object],
+    arguments: list[tuple],
+    *,
+    job_ids: list[str],
+    queue: str = "default",
+) -> None:
+    """Queue `func(*args)` for each of `arguments` once the current transaction commits, in one
+    round trip to Redis (a dialer pass claims hundreds at once). Each `job_ids` entry must be
+    new (derived from a claim), so no check for a job still pending under it is made."""
+    if len(arguments) != len(job_ids):
+        raise ValueError("one job id per arguments tuple")
+    if not arguments:
+        return
+    if not settings.REDIS_URL:
+        for args, job_id in zip(arguments, job_ids, strict=True):
+            enqueue(func, *args, job_id=job_id, queue=queue)
+        return
+
+    def submit() -> None:
+        rq_queue = django_rq.get_queue(queue)
+        rq_queue.enqueue_many(
+            [
+                Queue.prepare_data(func, args, job_id=job_id)
+                for args, job_id in zip(arguments, job_ids, strict=True)
+            ]
+        )
 
     transaction.on_commit(submit)
 

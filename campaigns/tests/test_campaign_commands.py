@@ -72,7 +72,7 @@ def test_create_campaign_refuses_bad_options_and_writes_nothing(world_a, extra, 
 
 @pytest.mark.django_db
 def test_start_run_dialer_once_status_and_pause(world_a, monkeypatch):
-    monkeypatch.setattr("campaigns.dialer.enqueue", lambda *a, **kw: None)
+    monkeypatch.setattr("campaigns.dialer.enqueue_each", lambda *a, **kw: None)
     make_campaign(world_a, contacts=3, name="Spring", max_concurrent_calls=2)
     assert "3 attempts scheduled" in run("start_campaign", "Spring", "--tenant=a")
     assert "claimed 2" in run("run_dialer", "--once")

@@ -22,7 +22,6 @@ from campaigns.models import (
     TenantDialing,
 )
 from campaigns.tests.dialer_world import make_campaign
-from telephony.tests.conftest import twilio_rest  # noqa: F401 (fixture)
 
 
 def statuses(campaign) -> dict[str, int]:
@@ -197,7 +196,7 @@ def test_two_workers_racing_over_the_same_attempts_dial_each_once(world_a, carri
 
 @pytest.mark.django_db(transaction=True)
 def test_two_scheduler_passes_at_once_never_exceed_the_cap(world_a, settings, monkeypatch):
-    monkeypatch.setattr("campaigns.dialer.enqueue", lambda *a, **kw: None)
+    monkeypatch.setattr("campaigns.dialer.enqueue_each", lambda *a, **kw: None)
     campaign = make_campaign(world_a, contacts=20, max_concurrent_calls=7)
     TenantDialing.objects.create(tenant=world_a.tenant, max_concurrent_calls=10)
     start_campaign(campaign.pk, by="test")
@@ -234,14 +233,17 @@ def test_a_pass_visits_each_tenant_once_however_many_attempts_are_due(
     monkeypatch.setattr(
         dialer, "_schedule_tenant", lambda tid, *a: (visits.append(tid), real(tid, *a))
     )
-    monkeypatch.setattr(dialer, "enqueue", lambda *a, **kw: None)
+    monkeypatch.setattr(dialer, "enqueue_each", lambda *a, **kw: None)
     assert len(schedule_pass().claimed) == 4  # each campaign's cap: 2
     assert sorted(visits) == sorted([world_a.tenant.pk, world_b.tenant.pk])
 
 
 @pytest.mark.django_db
 def test_the_text_before_reaches_twilio_before_the_call_and_only_on_the_first_attempt(
-    world_a, twilio_rest, settings, django_capture_on_commit_callbacks  # noqa: F811
+    world_a,
+    twilio_rest,
+    settings,
+    django_capture_on_commit_callbacks,
 ):
     from telephony.models import Text
     from telephony.tests.fake_twilio import FakeTwilioRest

@@ -10,7 +10,7 @@ from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 from rq import SimpleWorker
 
-from voiceapp.jobs import enqueue
+from voiceapp.jobs import enqueue, enqueue_each
 
 done: list[int] = []
 ran = threading.Event()
@@ -44,6 +44,35 @@ def test_without_redis_jobs_run_in_process(settings):
     ran.clear()
     enqueue(record, 2, job_id="record-2")
     assert ran.wait(5) and done == [2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_jobs_go_to_rq_in_one_batch_after_commit():
+    done.clear()
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    from django.db import transaction
+
+    with transaction.atomic():
+        enqueue_each(record, [(3,), (4,), (5,)], job_ids=["r-3", "r-4", "r-5"])
+        assert queue.count == 0  # nothing before the commit
+    assert sorted(queue.job_ids) == ["r-3", "r-4", "r-5"]
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    assert sorted(done) == [3, 4, 5]
+    with pytest.raises(ValueError):
+        enqueue_each(record, [(6,)], job_ids=[])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_jobs_without_redis_run_in_process(settings):
+    settings.REDIS_URL = ""
+    done.clear()
+    enqueue_each(record, [(7,), (8,)], job_ids=["r-7", "r-8"])
+    for _ in range(100):
+        if sorted(done) == [7, 8]:
+            break
+        threading.Event().wait(0.05)
+    assert sorted(done) == [7, 8]
 
 
 async def test_redis_channel_layer_round_trip():
