@@ -9,7 +9,7 @@ from calls.control import send_control_sync
 from calls.models import Agent, Call, CallEvent, CallStatus, Turn
 from calls.recordings import serve_recording
 from calls.tools import registry
-from voiceapp.tenancy import TenantModelAdmin
+from voiceapp.tenancy import TenantInline, TenantModelAdmin
 
 
 class AgentForm(forms.ModelForm):
@@ -86,7 +86,7 @@ class AgentAdmin(TenantModelAdmin):
         return fieldsets
 
 
-class CallEventInline(admin.TabularInline):
+class CallEventInline(TenantInline):
     model = CallEvent
     extra = 0
     can_delete = False

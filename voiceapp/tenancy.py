@@ -198,3 +198,11 @@ class TenantAdminMixin:
 
 class TenantModelAdmin(TenantAdminMixin, admin.ModelAdmin):
     """The ModelAdmin every tenant-owned model uses."""
+
+
+class TenantInline(TenantAdminMixin, admin.TabularInline):
+    """An inline whose permissions are membership (as the page it sits on) and whose choices
+    are the tenant's rows. Django's own inline asks for model permissions, which members do
+    not hold, so a plain TabularInline is invisible to a tenant's staff."""
+
+    extra = 0

@@ -28,7 +28,7 @@ from orders.admin.forms import (
     OptionGroupInlineForm,
 )
 from orders.models import Category, Choice, ChoiceRule, Item, Menu, OpeningHours, OptionGroup
-from voiceapp.tenancy import TenantAdminMixin, TenantModelAdmin
+from voiceapp.tenancy import TenantInline, TenantModelAdmin
 
 only_related = admin.RelatedOnlyFieldListFilter  # filter choices from the visible rows only
 
@@ -43,12 +43,6 @@ def save_availability_through_action(obj: Item | Choice, form, save: Callable[[]
         set_availability(obj, wanted)
     else:
         save()
-
-
-class TenantInline(TenantAdminMixin, admin.TabularInline):
-    """An inline whose permissions are membership and whose choices are the tenant's rows."""
-
-    extra = 0
 
 
 class CategoryInline(TenantInline):
