@@ -136,6 +136,7 @@ class CallAdmin(TenantModelAdmin):
         "status_timeline",
         "recording_player",
         "conversation",
+        "cost_and_usage",
     ]
     fieldsets = [
         (
@@ -162,6 +163,7 @@ class CallAdmin(TenantModelAdmin):
                     "answered_at",
                     "ended_at",
                     "duration_seconds",
+                    "cost_and_usage",
                 ]
             },
         ),
@@ -196,6 +198,21 @@ class CallAdmin(TenantModelAdmin):
             f"Asked {len(live)} live call(s) to hang up." if live else "No live call selected.",
             messages.SUCCESS if live else messages.WARNING,
         )
+
+    @admin.display(description="Cost")
+    def cost_and_usage(self, obj: Call) -> str:
+        """The call's cost and what it used (calls.usage), once it has ended."""
+        if obj.cost is None:
+            return "not priced yet"
+        used = [f"carrier {obj.usage.get('carrier', {}).get('seconds', 0)} s"]
+        for p, r in obj.usage.get("stt", {}).items():
+            used.append(f"STT {p} {r['audio_seconds']:.1f} s")
+        for p, r in obj.usage.get("llm", {}).items():
+            guess = " (estimated)" if r.get("estimated") else ""
+            used.append(f"LLM {p} {r['input_tokens']} in / {r['output_tokens']} out tokens{guess}")
+        for p, r in obj.usage.get("tts", {}).items():
+            used.append(f"TTS {p} {r['characters']} chars")
+        return f"{obj.cost} {obj.cost_currency} ({'; '.join(used)})"
 
     @admin.display(description="Status timeline")
     def status_timeline(self, obj):

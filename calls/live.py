@@ -23,6 +23,7 @@ from calls.models import Call, CallEvent, CallStatus, FirstSpeaker
 from calls.providers import factory
 from calls.providers.resilience import FallbackLLM
 from calls.tools import ToolContext, registry
+from calls.usage import UsageMeter, metered
 from calls.vad import VoiceActivityDetector
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,9 @@ def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
         primary, fallback, role_notes = factory.build_pair(
             role, agent, tools=tools, context=context
         )
-        providers[role] = (primary, fallback)
+        # Metered: what the call uses is counted into its state, priced when it ends.
+        meter = context.state(UsageMeter)
+        providers[role] = (metered(role, primary, meter), metered(role, fallback, meter))
         notes += role_notes
     # The first heartbeat: from here on this process answers for the call (calls.reaper).
     Call.objects.filter(pk=call.pk).update(

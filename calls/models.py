@@ -184,6 +184,11 @@ class Call(TenantOwned):
     # call in progress whose heartbeat stops had its server die under it (calls.reaper).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     recording = models.FileField(upload_to="recordings/%Y/%m/", blank=True)
+    # What the call used, per role and provider (calls.usage), and its price at the tenant's
+    # rates when it ended (analytics.pricing): kept, so a later price change rewrites no history.
+    usage = models.JSONField(default=dict, blank=True)
+    cost = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    cost_currency = models.CharField(max_length=3, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -93,3 +93,17 @@ def env_rate(name: str, default: str) -> str:
             f"{name}={value!r} is not a rate (a count per {', '.join(_RATE_PERIODS)}: 120/minute)"
         )
     return value
+
+
+def env_decimal(name: str, default: str) -> str:
+    """A non-negative decimal number (a price), kept as its text for Decimal()."""
+    from decimal import Decimal, InvalidOperation
+
+    value = env_str(name, default)
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a decimal number") from None
+    if not number.is_finite() or number < 0:
+        raise ImproperlyConfigured(f"{name}={value!r} must be a number of at least 0")
+    return value

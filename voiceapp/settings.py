@@ -11,7 +11,16 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from voiceapp.env import env_bool, env_choice, env_int, env_list, env_rate, env_str, env_url
+from voiceapp.env import (
+    env_bool,
+    env_choice,
+    env_decimal,
+    env_int,
+    env_list,
+    env_rate,
+    env_str,
+    env_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -120,6 +129,7 @@ INSTALLED_APPS = [
     "campaigns",
     "orders",
     "webhooks",
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -382,4 +392,14 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
         "axes": {"level": "WARNING"},  # lockouts; not every login's bookkeeping
     },
+}
+
+# Call cost (analytics): the default price per unit; a tenant's TenantPricing overrides each.
+CALL_PRICES = {
+    "currency": env_str("CALL_PRICE_CURRENCY", "USD").upper(),
+    "carrier_per_minute": env_decimal("CALL_PRICE_CARRIER_PER_MINUTE", "0.014"),
+    "stt_per_minute": env_decimal("CALL_PRICE_STT_PER_MINUTE", "0.0043"),
+    "llm_per_million_input": env_decimal("CALL_PRICE_LLM_PER_MILLION_INPUT", "0.59"),
+    "llm_per_million_output": env_decimal("CALL_PRICE_LLM_PER_MILLION_OUTPUT", "0.79"),
+    "tts_per_thousand_chars": env_decimal("CALL_PRICE_TTS_PER_THOUSAND_CHARS", "0.18"),
 }
