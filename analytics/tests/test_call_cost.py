@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from analytics.hooks import record_usage
@@ -19,7 +20,7 @@ from calls.providers.resilience import reset_breakers
 from calls.tests.conftest import speak, until
 from calls.tests.doubles import EnergyVad, RecordingTransport, ScriptedSTT, ToneTTS
 from calls.usage import MeteredLLM, UsageMeter, estimate_tokens
-from voiceapp.models import Tenant
+from voiceapp.models import Membership, Tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -163,3 +164,27 @@ def test_recording_usage_twice_overwrites_and_never_adds(shop):
     second = record_usage(shop.pk, meter)
     assert first.cost == second.cost == Decimal("0.3200")  # 2 minutes + 1000 characters
     assert Call.objects.get(pk=shop.pk).usage["tts"] == {"elevenlabs": {"characters": 1000}}
+
+
+def test_the_call_page_shows_the_cost_and_what_was_used(client, shop):
+    meter = UsageMeter()
+    meter.add_tokens("groq", 1500, 300, estimated=True)
+    Call.objects.filter(pk=shop.pk).update(duration_seconds=30)
+    record_usage(shop.pk, meter)
+    staff = get_user_model().objects.create_user("barista", password="pw", is_staff=True)
+    Membership.objects.create(user=staff, tenant=shop.tenant)
+    client.force_login(staff)
+    body = client.get(f"/admin/calls/call/{shop.pk}/change/").content.decode()
+    # 1 minute at 0.01 + 1500 tokens at 1.00/M + 300 at 2.00/M = 0.0121 EUR
+    assert "0.0121 EUR" in body
+    assert "LLM groq 1500 in / 300 out tokens (estimated)" in body
+
+
+def test_a_tenants_prices_are_seen_by_its_staff_only(client, shop, world_b):
+    client.force_login(world_b.staff)
+    response = client.get("/admin/analytics/tenantpricing/")
+    assert response.status_code == 200
+    assert "Costly Coffee" not in response.content.decode()
+    pricing = TenantPricing.objects.get(tenant=shop.tenant)
+    response = client.get(f"/admin/analytics/tenantpricing/{pricing.pk}/change/")
+    assert response.status_code in (302, 404)
