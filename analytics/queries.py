@@ -118,7 +118,7 @@ def summary(period: Period) -> dict[str, Any]:
 
 
 def calls_per_day(period: Period) -> list[dict[str, Any]]:
-    """Rows of (day, direction, outcome, calls, answered, average duration)."""
+    """Rows of (day, direction, outcome, calls, answered, average duration, cost)."""
     rows = (
         period.calls()
         .annotate(day=_day(period))
@@ -127,6 +127,7 @@ def calls_per_day(period: Period) -> list[dict[str, Any]]:
             calls=Count("pk"),
             answered=Count("pk", filter=ANSWERED),
             average_duration=Avg("duration_seconds", filter=ANSWERED),
+            cost=Sum("cost"),
         )
         .order_by("day", "direction", "outcome")
     )

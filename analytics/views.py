@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from analytics import queries
+from analytics.pricing import pricing_for
 from voiceapp.models import Tenant
 from voiceapp.tenancy import tenant_ids
 
@@ -64,6 +65,7 @@ def dashboard(request: HttpRequest) -> TemplateResponse:
         "period": period,
         "figures": figures,
         "charts": queries.chart_data(period, figures) if period else None,
+        "currency": pricing_for(period.tenant.pk).currency_code if period else "",
         "query": request.GET.urlencode(),
     }
     return TemplateResponse(
@@ -74,7 +76,7 @@ def dashboard(request: HttpRequest) -> TemplateResponse:
 # Each export is one table of the page, as rows of plain values.
 EXPORTS = {
     "calls": (
-        ["day", "direction", "outcome", "calls", "answered", "average_duration"],
+        ["day", "direction", "outcome", "calls", "answered", "average_duration", "cost"],
         "calls_per_day",
     ),
     "latency": (["llm", "tts", "turns", "p50", "p95"], "latency"),

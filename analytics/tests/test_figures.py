@@ -37,6 +37,7 @@ def test_calls_per_local_day_by_direction_and_outcome(known):
             "calls": 2,
             "answered": 2,
             "average_duration": 90.0,
+            "cost": Decimal("0.3000"),
         },
         {
             "day": FIRST,
@@ -45,6 +46,7 @@ def test_calls_per_local_day_by_direction_and_outcome(known):
             "calls": 1,
             "answered": 0,
             "average_duration": None,
+            "cost": None,
         },
         {
             "day": LAST,
@@ -53,6 +55,7 @@ def test_calls_per_local_day_by_direction_and_outcome(known):
             "calls": 1,
             "answered": 1,
             "average_duration": 30.0,
+            "cost": Decimal("0.0500"),
         },
     ]
 
@@ -104,6 +107,7 @@ def test_staff_see_their_tenants_figures(client, known, world_a):
     assert response.status_code == 200
     assert response.context["figures"]["summary"]["calls"] == 4
     body = response.content.decode()
+    assert "0.3500 USD" in body  # the period's cost, in the tenant's currency
     assert 'id="analytics-data"' in body and "chart.umd-4.4.9.js" in body
     assert "<script>" not in body  # data through json_script, code from static files
 
@@ -140,10 +144,10 @@ def test_csv_export_of_calls_per_day(client, known, world_a):
     assert "a-calls-2026-11-02-2026-11-03.csv" in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows == [
-        ["day", "direction", "outcome", "calls", "answered", "average_duration"],
-        ["2026-11-02", "inbound", "order_placed", "2", "2", "90.0"],
-        ["2026-11-02", "outbound", "no_answer", "1", "0", ""],
-        ["2026-11-03", "outbound", "interested", "1", "1", "30.0"],
+        ["day", "direction", "outcome", "calls", "answered", "average_duration", "cost"],
+        ["2026-11-02", "inbound", "order_placed", "2", "2", "90.0", "0.3000"],
+        ["2026-11-02", "outbound", "no_answer", "1", "0", "", ""],
+        ["2026-11-03", "outbound", "interested", "1", "1", "30.0", "0.0500"],
     ]
 
 
