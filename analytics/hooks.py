@@ -12,13 +12,16 @@ from calls.usage import UsageMeter
 
 
 def record_usage(call_id: int, meter: UsageMeter) -> Call | None:
-    """Store the call's usage (the meter's counts and the carrier's seconds, from answer to
-    now) and its cost at the tenant's prices. Safe to run twice: it overwrites, it never adds."""
+    """Store the call's usage (the meter's counts and the carrier's seconds: its duration, or
+    from answer to now while the carrier's final status is still to come) and its cost at
+    the tenant's prices. Safe to run twice: it overwrites, it never adds."""
     call = Call.objects.filter(pk=call_id).first()
     if call is None:
         return None
     usage = meter.as_json()
-    if call.duration_seconds is not None:
+    if not call.twilio_call_sid:
+        seconds = 0  # not through the carrier (a test call from the browser): no minutes billed
+    elif call.duration_seconds is not None:
         seconds = call.duration_seconds
     elif call.answered_at is not None:
         seconds = max(0, int((timezone.now() - call.answered_at).total_seconds()))

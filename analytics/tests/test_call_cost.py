@@ -79,6 +79,7 @@ def shop():
         direction="inbound",
         from_number="+14155550000",
         to_number="+14155550101",
+        twilio_call_sid="CA" + "7" * 32,
     )
     yield call
     reset_breakers()
@@ -164,6 +165,12 @@ def test_recording_usage_twice_overwrites_and_never_adds(shop):
     second = record_usage(shop.pk, meter)
     assert first.cost == second.cost == Decimal("0.3200")  # 2 minutes + 1000 characters
     assert Call.objects.get(pk=shop.pk).usage["tts"] == {"elevenlabs": {"characters": 1000}}
+
+
+def test_a_call_not_through_the_carrier_has_no_carrier_minutes(shop):
+    Call.objects.filter(pk=shop.pk).update(twilio_call_sid=None, duration_seconds=300)
+    call = record_usage(shop.pk, UsageMeter())
+    assert call.usage["carrier"] == {"seconds": 0} and call.cost == Decimal("0.0000")
 
 
 def test_the_call_page_shows_the_cost_and_what_was_used(client, shop):
