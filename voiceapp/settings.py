@@ -313,6 +313,8 @@ REST_FRAMEWORK = {
         # A wrong token has no username for axes to count: this one refuses an address after
         # LOGIN_FAILURE_LIMIT wrong tokens within LOGIN_COOLOFF_SECONDS (429).
         "voiceapp.login_limits.LimitedTokenAuthentication",
+        # "Bearer <JWT>" from /api/token/ (voiceapp.api_tokens): signed, so not guessable.
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["voiceapp.permissions.IsTenantStaff"],
     "DEFAULT_THROTTLE_CLASSES": [
@@ -327,6 +329,14 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+}
+# JWT for the API: short-lived access tokens, a refresh token to get the next one.
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_ACCESS_SECONDS", 300, minimum=30)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_REFRESH_SECONDS", 86400, minimum=60)),
+    "SIGNING_KEY": SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Voice agents API",
