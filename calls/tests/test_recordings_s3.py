@@ -17,6 +17,7 @@ from email.message import Message
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pytest
 from channels.db import database_sync_to_async
 from django.core.files.base import ContentFile
@@ -24,11 +25,14 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from calls.audio import pcm16_to_wav
 from calls.engine.recorder import CallAudio, CallRecorder
 from calls.models import Call
 from calls.tests import s3
+from voiceapp.tests import test_browser as chromium
 
 s3_server, s3_bucket = s3.s3_server, s3.s3_bucket  # the fixtures, for this module
+browser = chromium.browser
 ROOT = Path(__file__).resolve().parents[2]
 AUDIO = b"RIFF" + bytes(range(256)) * 40
 
@@ -272,3 +276,48 @@ def test_a_malformed_storage_setting_stops_start_up(name, value):
         text=True,
     )
     assert result.returncode != 0 and name in result.stderr.strip().splitlines()[-1]
+
+
+# -- in a real browser: the admin's player follows the redirect, under the CSP
+
+
+PLAYER_METADATA = """
+const done = arguments[arguments.length - 1];
+const audio = document.querySelector("audio");
+audio.addEventListener("loadedmetadata", () => done(audio.duration));
+audio.addEventListener("error", () => done("error " + (audio.error && audio.error.code)));
+audio.preload = "metadata";  // the page says "none": nothing is fetched until asked
+audio.load();
+"""
+
+
+def test_the_admin_player_plays_from_the_bucket(browser, live_server, world_a, s3_bucket, settings):
+    one_second = (np.sin(np.arange(8000) * 0.3) * 8000).astype(np.int16).tobytes()
+    world_a.call.recording.save("call.wav", ContentFile(pcm16_to_wav(one_second, 8000)))
+    page = f"{live_server.url}/admin/calls/call/{world_a.call.pk}/change/"
+    chromium.log_in(browser, live_server.url, world_a.staff.username, "pw-for-tests")
+
+    # The test browser resolves no name but localhost (not even 127.0.0.1): the same server, so.
+    endpoint = s3_bucket.endpoint.replace("127.0.0.1", "localhost")
+    storage = settings.STORAGES["default"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**storage, "OPTIONS": {**storage["OPTIONS"], "endpoint_url": endpoint}},
+    }
+    # What settings.py makes of AWS_S3_ENDPOINT_URL (tested above): the bucket's origin is allowed
+    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+    settings.CONTENT_SECURITY_POLICY = {
+        "DIRECTIVES": {**directives, "media-src": ["'self'", endpoint]}
+    }
+    browser.get(page)
+    chromium.requested_urls(browser)
+    assert browser.execute_async_script(PLAYER_METADATA) == pytest.approx(1.0, abs=0.01)
+    urls = chromium.requested_urls(browser)
+    assert any(u.startswith(f"{endpoint}/{s3_bucket.name}/") for u in urls), urls
+    assert chromium.csp_violations(browser) == []
+
+    # ...which is needed: without it the browser refuses to follow the redirect
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {**directives, "media-src": ["'self'"]}}
+    browser.get(page)
+    assert str(browser.execute_async_script(PLAYER_METADATA)).startswith("error")
+    assert any("media-src" in message for message in chromium.csp_violations(browser))
