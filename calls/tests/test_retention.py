@@ -230,3 +230,41 @@ def test_the_cron_config_runs_retention_on_rq(world_a):
     SimpleWorker([queue], connection=connection_).work(burst=True)
     call.refresh_from_db()
     assert not call.recording and len(purged(call)) == 1
+
+
+def test_an_owner_sets_the_policy_on_the_tenants_admin_page(client, world_a, world_b):
+    client.force_login(world_a.staff)  # an owner of tenant A
+    url = reverse("admin:voiceapp_tenant_change", args=[world_a.tenant.pk])
+    # the rest of the tenant is the platform's: posted, it is ignored
+    form = {"name": "Renamed", "slug": "renamed", "time_zone": "UTC", "active": ""}
+    response = client.post(url, {**form, "recording_retention_days": "30"})
+    assert response.status_code == 302
+    world_a.tenant.refresh_from_db()
+    assert world_a.tenant.recording_retention_days == 30
+    assert (world_a.tenant.name, world_a.tenant.slug, world_a.tenant.active) == (
+        "Shop A",
+        "a",
+        True,
+    )
+    page = client.post(url, {**form, "recording_retention_days": "0"}).content.decode()
+    assert "Ensure this value is greater than or equal to 1" in page
+    # another tenant's policy is not theirs to see or set
+    other = reverse("admin:voiceapp_tenant_change", args=[world_b.tenant.pk])
+    assert client.post(other, {**form, "recording_retention_days": "1"}).status_code in (302, 404)
+    world_b.tenant.refresh_from_db()
+    assert world_b.tenant.recording_retention_days is None
+
+
+def test_a_member_who_is_not_an_owner_cannot_set_it(client, world_a):
+    from django.contrib.auth import get_user_model
+
+    from voiceapp.models import Membership
+
+    clerk = get_user_model().objects.create_user("clerk", password="pw", is_staff=True)
+    Membership.objects.create(user=clerk, tenant=world_a.tenant, role=Membership.Role.STAFF)
+    client.force_login(clerk)
+    url = reverse("admin:voiceapp_tenant_change", args=[world_a.tenant.pk])
+    assert client.get(url).status_code == 200  # they see it
+    assert client.post(url, {"recording_retention_days": "1"}).status_code == 403
+    world_a.tenant.refresh_from_db()
+    assert world_a.tenant.recording_retention_days is None
