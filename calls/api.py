@@ -96,10 +96,12 @@ class CallViewSet(TenantScopedReadOnlyViewSet):
     serializer_class = CallSerializer
 
     @extend_schema(
-        description="The call's recording (WAV), streamed; one HTTP byte range may be asked.",
+        description="The call's recording (WAV), streamed; one HTTP byte range may be asked. "
+        "From object storage, a redirect to a short-lived presigned URL instead.",
         responses={
             (200, "audio/wav"): OpenApiResponse(OpenApiTypes.BINARY, description="The file"),
             (206, "audio/wav"): OpenApiResponse(OpenApiTypes.BINARY, description="One range"),
+            302: OpenApiResponse(description="To the file in object storage, briefly valid"),
             404: OpenApiResponse(description="No such call, or no recording"),
             416: OpenApiResponse(description="The range starts past the end"),
         },

@@ -1,10 +1,16 @@
 """Serving a call's recording: to its tenant's staff only, streamed, and seekable.
 
-Recordings live in Django's default storage (`Call.recording`), which no URL serves: the admin's
+Recordings live in Django's default storage (`Call.recording`): local files by default, or a
+private S3-compatible bucket (settings RECORDINGS_S3_BUCKET). No URL serves either: the admin's
 player and the API reach a recording through a view that has already resolved the call within
-the user's tenants (404 across tenants) and then hands it to `serve_recording`. The file is read
-through the storage API (`call.recording.open()`), so a remote storage (S3 via django-storages)
-works unchanged; a range on such a storage seeks its file object.
+the user's tenants (404 across tenants) and then hands it to `serve_recording`.
+
+From a bucket, the answer is a redirect to a presigned URL valid RECORDINGS_PRESIGNED_SECONDS:
+the bucket serves the bytes and the byte ranges a player asks for, and the app is not on the
+path of megabytes of audio (django-storages reads a whole object before the first byte, so
+streaming it through would cost a full download per seek). RECORDINGS_PRESIGNED_SECONDS=0
+streams through the app instead, for a bucket the browsers cannot reach. Local files are
+streamed, one range at a time.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from pathlib import PurePosixPath
 from typing import IO
 
 from asgiref.sync import sync_to_async
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.conf import settings
+from django.core.files.storage import Storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 
 from calls.models import Call
 
@@ -102,6 +110,8 @@ def serve_recording(request: HttpRequest, call: Call) -> HttpResponse:
     """
     if not call.recording:
         raise Http404("This call has no recording.")
+    if settings.RECORDINGS_PRESIGNED_SECONDS and presigns(call.recording.storage):
+        return _redirect_to_presigned(call)
     try:
         file = call.recording.open("rb")
         size = call.recording.size
@@ -132,6 +142,33 @@ def serve_recording(request: HttpRequest, call: Call) -> HttpResponse:
     if chosen is not None:
         response.headers["Content-Range"] = f"bytes {first}-{last}/{size}"
     return _common_headers(response)
+
+
+def presigns(storage: Storage) -> bool:
+    """Does `storage` make presigned URLs (django-storages' S3Storage with querystring auth)?"""
+    return bool(getattr(storage, "querystring_auth", False))
+
+
+def _redirect_to_presigned(call: Call) -> HttpResponse:
+    storage, name = call.recording.storage, call.recording.name
+    if not storage.exists(name):
+        raise Http404("This call's recording file is missing.")
+    suffix = PurePosixPath(name).suffix or ".wav"
+    content_type = _CONTENT_TYPES.get(suffix) or mimetypes.guess_type(f"x{suffix}")[0]
+    url = storage.url(
+        name,
+        parameters={
+            # The bucket answers with the headers this view would have sent.
+            "ResponseContentType": content_type or "application/octet-stream",
+            "ResponseContentDisposition": f'inline; filename="call-{call.pk}{suffix}"',
+            "ResponseCacheControl": "private",
+        },
+        expire=settings.RECORDINGS_PRESIGNED_SECONDS,
+    )
+    response = HttpResponseRedirect(url)
+    # The URL is a bearer credential while it lasts: no cache keeps the redirect.
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _common_headers(response: HttpResponse) -> HttpResponse:

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from voiceapp.models import Membership, Tenant
-from voiceapp.tenancy import TenantAdminMixin
+from voiceapp.tenancy import TenantAdminMixin, owned_tenant_ids
 
 
 class MembershipInline(admin.TabularInline):
@@ -28,8 +28,26 @@ class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
+    # A tenant's owners set its own policies (how long recordings are kept); the rest of the
+    # tenant is the platform's.
+    owner_fields = ["recording_retention_days"]
+
     def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser
+        if request.user.is_superuser:
+            return True
+        owned = owned_tenant_ids(request.user) or []
+        return obj.pk in owned if obj is not None else bool(owned)
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return self.readonly_fields
+        platform = [
+            f.name for f in Tenant._meta.fields if f.editable and f.name not in self.owner_fields
+        ]
+        return [*platform, *self.readonly_fields]
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return self.prepopulated_fields if request.user.is_superuser else {}
 
 
 @admin.register(Membership)

@@ -1,5 +1,7 @@
+from django.urls import path
 from rest_framework import serializers
 from rest_framework.routers import DefaultRouter
+from rest_framework_simplejwt.views import TokenRefreshView
 
 from calls.api import AgentViewSet, CallViewSet
 from orders.api import (
@@ -14,6 +16,7 @@ from orders.api import (
 )
 from telephony.api import PhoneNumberViewSet, TwilioAccountViewSet
 from voiceapp.api import TenantScopedReadOnlyViewSet
+from voiceapp.api_tokens import LimitedTokenObtainPairView
 from voiceapp.models import Tenant
 
 
@@ -43,4 +46,9 @@ router.register("items", ItemViewSet)
 router.register("choice-rules", ChoiceRuleViewSet)
 router.register("orders", OrderViewSet)
 
-urlpatterns = router.urls
+urlpatterns = [
+    # JWT beside session and token auth (voiceapp.api_tokens).
+    path("token/", LimitedTokenObtainPairView.as_view(), name="token_obtain_pair"),
+    path("token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
+    *router.urls,
+]

@@ -9,6 +9,7 @@ from django.conf import settings
 from rq import cron
 
 from calls.reaper import reap_calls
+from calls.retention import delete_expired_recordings
 from campaigns.attempts import reap_attempts
 from campaigns.dialer import schedule_pass
 from campaigns.morning import plan_mornings
@@ -35,3 +36,12 @@ cron.register(schedule_pass, "default", interval=2, job_timeout=60, name="campai
 cron.register(reap_attempts, "default", interval=30, job_timeout=120, name="campaign-reaper")
 # The daily campaigns' mornings (today's and tomorrow's attempt per contact), safe to repeat.
 cron.register(plan_mornings, "default", interval=60, job_timeout=120, name="morning-planner")
+
+# Recordings past their tenant's retention policy are deleted (calls.retention), safe to repeat.
+cron.register(
+    delete_expired_recordings,
+    "default",
+    interval=settings.RECORDING_RETENTION_INTERVAL_SECONDS,
+    job_timeout=1800,
+    name="recording-retention",
+)

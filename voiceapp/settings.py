@@ -180,6 +180,47 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# -- Recordings (the only files in media storage): local files under MEDIA_ROOT by default, or a
+# private S3-compatible bucket (django-storages). No URL serves either: calls.recordings does,
+# after a tenant check, redirecting to a presigned URL valid RECORDINGS_PRESIGNED_SECONDS
+# (0: the bytes are streamed through the app instead, for a bucket browsers cannot reach).
+RECORDINGS_S3_BUCKET = env_str("RECORDINGS_S3_BUCKET")
+RECORDINGS_PRESIGNED_SECONDS = env_int("RECORDINGS_PRESIGNED_SECONDS", 300, minimum=0)
+AWS_S3_ENDPOINT_URL = env_url("AWS_S3_ENDPOINT_URL", "", schemes=("https", "http"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if RECORDINGS_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": RECORDINGS_S3_BUCKET,
+            "endpoint_url": AWS_S3_ENDPOINT_URL or None,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            # Empty keys: boto3's own chain (instance role, AWS_* variables, ~/.aws).
+            "access_key": env_str("AWS_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("AWS_S3_SECRET_ACCESS_KEY") or None,
+            "default_acl": None,  # the bucket's own (private); never public-read
+            "querystring_auth": True,  # every URL it makes is presigned
+            "querystring_expire": RECORDINGS_PRESIGNED_SECONDS or 60,
+            "file_overwrite": False,  # a second recording of a call never replaces the first
+            "signature_version": "s3v4",
+            # An S3-compatible server (MinIO, Ceph, R2...) at its own address: path-style URLs.
+            "addressing_style": "path" if AWS_S3_ENDPOINT_URL else None,
+        },
+    }
+# Where the admin's player is redirected to (its Content-Security-Policy must allow it).
+_RECORDINGS_ORIGINS = []
+if RECORDINGS_S3_BUCKET and RECORDINGS_PRESIGNED_SECONDS:
+    if AWS_S3_ENDPOINT_URL:
+        _endpoint = urlsplit(AWS_S3_ENDPOINT_URL)
+        _RECORDINGS_ORIGINS = [f"{_endpoint.scheme}://{_endpoint.netloc}"]
+    else:  # AWS presigns on the global name; outside us-east-1 it may redirect to the region's
+        _RECORDINGS_ORIGINS = [f"https://{RECORDINGS_S3_BUCKET}.s3.amazonaws.com"]
+        if _region := env_str("AWS_S3_REGION_NAME"):
+            _RECORDINGS_ORIGINS.append(f"https://{RECORDINGS_S3_BUCKET}.s3.{_region}.amazonaws.com")
+
 # -- Security: HTTPS behind the TLS-terminating proxy, HSTS, the Content-Security-Policy
 _HTTPS = not DEBUG and PUBLIC_BASE_URL.startswith("https://")
 if not DEBUG:
@@ -210,7 +251,7 @@ CONTENT_SECURITY_POLICY = {
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
-        "media-src": ["'self'"],
+        "media-src": ["'self'", *_RECORDINGS_ORIGINS],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],
@@ -282,6 +323,8 @@ REST_FRAMEWORK = {
         # A wrong token has no username for axes to count: this one refuses an address after
         # LOGIN_FAILURE_LIMIT wrong tokens within LOGIN_COOLOFF_SECONDS (429).
         "voiceapp.login_limits.LimitedTokenAuthentication",
+        # "Bearer <JWT>" from /api/token/ (voiceapp.api_tokens): signed, so not guessable.
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["voiceapp.permissions.IsTenantStaff"],
     "DEFAULT_THROTTLE_CLASSES": [
@@ -296,6 +339,14 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+}
+# JWT for the API: short-lived access tokens, a refresh token to get the next one.
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_ACCESS_SECONDS", 300, minimum=30)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_REFRESH_SECONDS", 86400, minimum=60)),
+    "SIGNING_KEY": SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Voice agents API",
@@ -364,6 +415,10 @@ STREAM_OPEN_LIMIT_SECONDS = env_int(
     "STREAM_OPEN_LIMIT_SECONDS", STREAM_TOKEN_TTL + 60, minimum=STREAM_TOKEN_TTL
 )
 REAPER_INTERVAL_SECONDS = env_int("REAPER_INTERVAL_SECONDS", 60, minimum=1)
+# How often recordings past their tenant's retention policy are looked for (calls.retention).
+RECORDING_RETENTION_INTERVAL_SECONDS = env_int(
+    "RECORDING_RETENTION_INTERVAL_SECONDS", 3600, minimum=60
+)
 HTTP_TIMEOUT_SECONDS = env_int("HTTP_TIMEOUT_SECONDS", 30, minimum=1)
 HTTP_IDLE_TIMEOUT_SECONDS = env_int("HTTP_IDLE_TIMEOUT_SECONDS", 10, minimum=1)
 WEBSOCKET_CONNECT_TIMEOUT_SECONDS = env_int("WEBSOCKET_CONNECT_TIMEOUT_SECONDS", 5, minimum=1)
