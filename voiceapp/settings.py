@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "campaigns",
     "orders",
     "webhooks",
+    "webcalls",  # the test call from the browser
 ]
 
 MIDDLEWARE = [
