@@ -191,6 +191,17 @@ async def test_bad_input_is_skipped_and_the_call_goes_on(world_a, live_agent, ca
     assert any("oversized audio message" in w for w in warnings)
 
 
+async def test_a_key_press_reaches_the_call(world_a, live_agent):
+    async with call_socket(world_a.staff, live_agent.pk) as (socket, _, _):
+        opened = (await receive_until(socket, lambda m: kind(m) == "call"))[-1]
+        await receive_until(socket, lambda m: kind(m) == "mark")
+        await socket.send_to(text_data=json.dumps({"type": "dtmf", "digit": "5"}))
+        seen = await receive_until(socket, lambda m: kind(m) == "event" and m["kind"] == "dtmf")
+        assert seen[-1]["data"] == {"digit": "5"}
+    event = await CallEvent.objects.aget(call_id=opened["call_id"], kind="dtmf")
+    assert event.data == {"digit": "5"}
+
+
 # ---------------------------------------------------------------- who may call
 
 
