@@ -191,6 +191,21 @@ async def test_bad_input_is_skipped_and_the_call_goes_on(world_a, live_agent, ca
     assert any("oversized audio message" in w for w in warnings)
 
 
+async def test_talking_over_the_agent_clears_the_pages_audio(world_a, live_agent):
+    live_agent.greeting = "Hello, and welcome. " * 8  # long enough to talk over
+    await live_agent.asave()
+    async with call_socket(world_a.staff, live_agent.pk) as (socket, _, _):
+        opened = (await receive_until(socket, lambda m: kind(m) == "call"))[-1]
+        await receive_until(socket, lambda m: kind(m) == "audio")
+        await say(socket, frames=50)  # a second of speech over the greeting, marks unechoed
+        seen = await receive_until(socket, lambda m: kind(m) == "clear")
+        assert kind(seen[-1]) == "clear"
+        seen = await echo_marks_until(socket, lambda m: kind(m) == "turn" and m["index"] == 0)
+        assert seen[-1]["speaker"] == "agent" and seen[-1]["interrupted"] is True
+    barge = await CallEvent.objects.filter(call_id=opened["call_id"], kind="barge_in").afirst()
+    assert barge is not None
+
+
 async def test_a_key_press_reaches_the_call(world_a, live_agent):
     async with call_socket(world_a.staff, live_agent.pk) as (socket, _, _):
         opened = (await receive_until(socket, lambda m: kind(m) == "call"))[-1]
