@@ -124,6 +124,8 @@ async def test_a_whole_test_call_from_the_browser(world_a, live_agent):
     assert call.tenant_id == world_a.tenant.pk and call.agent_id == live_agent.pk
     assert call.direction == "inbound"
     assert call.from_number == "browser:staff_a"
+    assert call.twilio_call_sid is None  # never through the carrier
+    assert [h["status"] for h in call.status_history] == ["ringing", "in-progress", "completed"]
     assert call.status == "completed" and call.outcome == "agent_ended"
     assert call.recording.name.endswith(".wav")
     marked = await CallEvent.objects.aget(call=call, kind="test_call")
