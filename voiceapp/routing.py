@@ -4,6 +4,7 @@ from django.urls import path
 
 from orders.boards import BoardConsumer
 from telephony.consumers import MediaStreamConsumer
+from webcalls.consumers import TestCallConsumer
 
 websocket_urlpatterns = [
     # No origin check and no session: Twilio is a server; the stream carries its own signature
@@ -14,5 +15,10 @@ websocket_urlpatterns = [
     path(
         "ws/orders/<slug:slug>/",
         AllowedHostsOriginValidator(AuthMiddlewareStack(BoardConsumer.as_asgi())),
+    ),
+    # A staff member's test call from the browser: the same checks as the boards.
+    path(
+        "ws/webcalls/agents/<int:agent_id>/",
+        AllowedHostsOriginValidator(AuthMiddlewareStack(TestCallConsumer.as_asgi())),
     ),
 ]

@@ -130,6 +130,7 @@ INSTALLED_APPS = [
     "orders",
     "webhooks",
     "analytics",
+    "webcalls",  # the test call from the browser
 ]
 
 MIDDLEWARE = [

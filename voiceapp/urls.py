@@ -18,6 +18,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("telephony/", include("telephony.urls")),
     path("orders/", include("orders.urls")),
+    path("webcalls/", include("webcalls.urls")),
     path("api/", include("voiceapp.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WebcallsConfig(AppConfig):
+    name = "webcalls"
+    verbose_name = "Test calls from the browser"
