@@ -24,6 +24,7 @@ from calls.providers import factory
 from calls.providers.resilience import FallbackLLM
 from calls.tools import ToolContext, registry
 from calls.vad import VoiceActivityDetector
+from monitoring import metrics
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,7 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
     )
     for note in plan.notes:
         recorder.event("fallback", role="setup", note=note)
+    metrics.call_started(plan.call_id, stt=stt.name, llm=llm.name, tts=tts.name)
     return session
 
 
