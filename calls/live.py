@@ -20,7 +20,7 @@ from calls.engine.recorder import CallRecorder
 from calls.engine.session import CallSession, CallTransport
 from calls.engine.speech import Listener, Speaker
 from calls.models import Call, CallEvent, CallStatus, FirstSpeaker
-from calls.providers import factory
+from calls.providers import factory, phrase_cache
 from calls.providers.resilience import FallbackLLM
 from calls.tools import ToolContext, registry
 from calls.vad import VoiceActivityDetector
@@ -161,6 +161,7 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
     stt, stt_fallback = plan.providers["stt"]
     llm, llm_fallback = plan.providers["llm"]
     tts, tts_fallback = plan.providers["tts"]
+    tts, tts_fallback = phrase_cache.cached(tts), phrase_cache.cached(tts_fallback)
     timeout = float(settings.PROVIDER_TIMEOUT_SECONDS)
     hedge = settings.PROVIDER_HEDGE_MS / 1000 or None
 
