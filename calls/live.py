@@ -20,11 +20,12 @@ from calls.engine.recorder import CallRecorder
 from calls.engine.session import CallSession, CallTransport
 from calls.engine.speech import Listener, Speaker
 from calls.models import Call, CallEvent, CallStatus, FirstSpeaker
-from calls.providers import factory
+from calls.providers import factory, phrase_cache
 from calls.providers.resilience import FallbackLLM
 from calls.tools import ToolContext, registry
 from calls.usage import UsageMeter, metered
 from calls.vad import VoiceActivityDetector
+from monitoring import metrics
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,7 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
     stt, stt_fallback = plan.providers["stt"]
     llm, llm_fallback = plan.providers["llm"]
     tts, tts_fallback = plan.providers["tts"]
+    tts, tts_fallback = phrase_cache.cached(tts), phrase_cache.cached(tts_fallback)
     timeout = float(settings.PROVIDER_TIMEOUT_SECONDS)
     hedge = settings.PROVIDER_HEDGE_MS / 1000 or None
 
@@ -210,6 +212,7 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
     )
     for note in plan.notes:
         recorder.event("fallback", role="setup", note=note)
+    metrics.call_started(plan.call_id, stt=stt.name, llm=llm.name, tts=tts.name)
     return session
 
 

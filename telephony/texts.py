@@ -20,6 +20,7 @@ from requests import RequestException
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 
+from monitoring import metrics
 from telephony import rest
 from telephony.models import (
     TEXT_STATUS_RANK,
@@ -168,19 +169,22 @@ def _submit(account: TwilioAccount, text: Text):
 
 
 def _settle(text: Text, status: str, error: str) -> None:
-    Text.objects.filter(pk=text.pk, status=TextStatus.SUBMITTING).update(
+    moved = Text.objects.filter(pk=text.pk, status=TextStatus.SUBMITTING).update(
         status=status, last_error=error[:300], updated_at=timezone.now()
     )
+    metrics.text_status(status, moved)
 
 
 def _attempt_failed(text: Text, error: str, permanent: bool, now: datetime) -> None:
     again = None if permanent else retry_at(text.attempts, now)
-    Text.objects.filter(pk=text.pk, status=TextStatus.SUBMITTING).update(
-        status=TextStatus.PENDING if again else TextStatus.FAILED,
+    status = TextStatus.PENDING if again else TextStatus.FAILED
+    moved = Text.objects.filter(pk=text.pk, status=TextStatus.SUBMITTING).update(
+        status=status,
         next_attempt_at=again,
         last_error=error[:300],
         updated_at=timezone.now(),
     )
+    metrics.text_status(status, moved)
     log.warning(
         "text attempt %s failed (%s): %s",
         text.attempts,
@@ -232,6 +236,7 @@ def record_status(account: TwilioAccount, params) -> bool:
         changes["last_error"] = f"Twilio error {code}"[:300]
     texts = Text.objects.filter(tenant_id=account.tenant_id, twilio_sid=sid)
     moved = bool(texts.filter(status__in=earlier).update(**changes))
+    metrics.text_status(status, moved)
     if code == str(UNSUBSCRIBED):
         text = texts.first()
         if text is not None:

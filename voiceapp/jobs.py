@@ -17,6 +17,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.utils import now as rq_now
 
+from monitoring import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -100,6 +102,7 @@ def _run_inline(func: Callable[..., object], args: tuple, job_id: str | None) ->
         func(*args)
     except Exception:  # a job's failure must not kill the web process; rq would log it too
         log.exception("inline job failed", extra={"job": func.__name__})
+        metrics.job_failed(func.__name__)
     finally:
         close_old_connections()
         with _inline_lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -131,6 +132,7 @@ INSTALLED_APPS = [
     "webhooks",
     "analytics",
     "webcalls",  # the test call from the browser
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -317,6 +319,20 @@ RQ_QUEUES = {
     for name in ("default", "telephony")
 }
 RQ = {"COMMIT_MODE": "on_db_commit"}
+
+# -- Metrics (/metrics, monitoring): served only to the bearer of METRICS_TOKEN or to clients in
+# METRICS_ALLOW (CIDRs); with neither set, /metrics does not exist (404).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+try:
+    METRICS_ALLOW = [
+        ipaddress.ip_network(cidr, strict=False) for cidr in env_list("METRICS_ALLOW", [])
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOW: {exc}") from exc
+# The phrase cache (calls.providers.phrase_cache): audio of sentences up to this many characters
+# is kept, per provider and voice, up to this many bytes (in Redis when REDIS_URL is set).
+PHRASE_CACHE_MAX_CHARS = env_int("PHRASE_CACHE_MAX_CHARS", 160, minimum=0)
+PHRASE_CACHE_MAX_BYTES = env_int("PHRASE_CACHE_MAX_BYTES", 32 * 1024 * 1024, minimum=0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

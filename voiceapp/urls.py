@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("", include("monitoring.urls")),
     path("telephony/", include("telephony.urls")),
     path("orders/", include("orders.urls")),
     path("webcalls/", include("webcalls.urls")),

@@ -17,6 +17,7 @@ import httpx
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from monitoring import metrics
 from voiceapp.jobs import enqueue
 from voiceapp.retries import claim, due, retry_at
 from webhooks.models import Delivery, DeliveryStatus, WebhookEndpoint
@@ -129,7 +130,10 @@ def _record(
             error[:300],
             extra={"delivery_id": delivery.pk, "endpoint_id": delivery.endpoint_id},
         )
-    Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.DELIVERING).update(**changes)
+    moved = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.DELIVERING).update(
+        **changes
+    )
+    metrics.webhook_status(str(changes["status"]), moved)
 
 
 def sweep_deliveries(now: datetime | None = None) -> int:

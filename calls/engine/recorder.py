@@ -25,6 +25,7 @@ from django.utils import timezone
 from calls.actions import finish_call
 from calls.audio import pcm16_to_wav, ulaw_decode
 from calls.models import Call, CallEvent, CallStatus, Turn
+from monitoring import metrics
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +136,14 @@ class CallRecorder:
             "latency_ms": record.latency_ms,
         }
         call_id, index = self.call_id, record.index
+        metrics.turn_saved(call_id, record.speaker, values["timings"], record.latency_ms)
         self._put(
             lambda: Turn.objects.update_or_create(call_id=call_id, index=index, defaults=values)
         )
 
     def event(self, kind: str, **data) -> None:
         at, call_id = timezone.now(), self.call_id
+        metrics.call_event(kind, data)
         self._put(
             lambda: CallEvent.objects.create(call_id=call_id, kind=kind, at=at, data=data),
             # "ended" is what tells a reader the record is complete: it is never the one dropped.
@@ -219,8 +222,10 @@ class CallRecorder:
         once its records are written; with the outcome "records_lost" when some were not)."""
         self._closing = True
         self._wake.set()
+        metrics.call_stopped(self.call_id)
         if self._task is not None:
             await self._task
+        metrics.records_lost(self.lost)
         wav = (
             await asyncio.to_thread(audio.wav)
             if audio is not None and (audio.caller or audio.agent)

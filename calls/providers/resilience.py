@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from calls.providers.base import LLM, LLMEvent, ProviderError, TextDelta, ToolSpec
+from monitoring import metrics
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +55,13 @@ class CircuitBreaker:
         return not self.is_open
 
     def record_success(self) -> None:
+        metrics.breaker_changed(self.name, opened=False)
         self.failures = 0
         self.opened_at = None
         self.open_for = self.cooldown
 
     def record_failure(self, error: ProviderError | None = None) -> None:
+        metrics.provider_failed(self.name, permanent=error is not None and error.permanent)
         self.failures += 1
         if error is not None and error.permanent:
             if not self.is_open:
@@ -71,9 +74,11 @@ class CircuitBreaker:
             self.failures = max(self.failures, self.threshold)
             self.opened_at = time.monotonic()
             self.open_for = self.permanent_cooldown
+            metrics.breaker_changed(self.name, opened=True)
         elif self.failures >= self.threshold:
             self.opened_at = time.monotonic()
             self.open_for = self.cooldown
+            metrics.breaker_changed(self.name, opened=True)
 
 
 _breakers: dict[str, CircuitBreaker] = {}
