@@ -12,6 +12,7 @@ from calls.reaper import reap_calls
 from campaigns.attempts import reap_attempts
 from campaigns.dialer import schedule_pass
 from campaigns.morning import plan_mornings
+from health.jobs import check_providers
 from telephony.texts import sweep_texts
 from webhooks.delivery import sweep_deliveries
 
@@ -35,3 +36,13 @@ cron.register(schedule_pass, "default", interval=2, job_timeout=60, name="campai
 cron.register(reap_attempts, "default", interval=30, job_timeout=120, name="campaign-reaper")
 # The daily campaigns' mornings (today's and tomorrow's attempt per contact), safe to repeat.
 cron.register(plan_mornings, "default", interval=60, job_timeout=120, name="morning-planner")
+
+# Provider health: one cheap authenticated request to each configured provider; owners are
+# emailed when one starts failing and when it recovers (health/).
+cron.register(
+    check_providers,
+    "default",
+    interval=settings.HEALTH_CHECK_SECONDS,
+    job_timeout=120,
+    name="provider-health",
+)
