@@ -125,6 +125,13 @@ def send_pending_notices() -> int:
     return sent
 
 
+def forget_unconfigured(configured_keys: list[str]) -> int:
+    """Delete the state and history of providers no longer configured (a key removed from the
+    settings, a tenant deactivated), so no banner stays up for them; returns how many."""
+    deleted, _ = ProviderStatus.objects.exclude(key__in=configured_keys).delete()
+    return deleted
+
+
 def prune_history() -> int:
     """Delete checks older than HISTORY_DAYS; returns how many."""
     cutoff = timezone.now() - timedelta(days=HISTORY_DAYS)

@@ -11,7 +11,9 @@ from health.checks import configured_targets, probe_all
 def check_providers() -> int:
     """Probe every configured provider, record each result, email the changes. Safe to run
     twice: a state that did not change notifies nobody. Returns how many were checked."""
-    results = probe_all(configured_targets(), float(settings.HEALTH_CHECK_TIMEOUT_SECONDS))
+    targets = configured_targets()
+    results = probe_all(targets, float(settings.HEALTH_CHECK_TIMEOUT_SECONDS))
+    actions.forget_unconfigured([target.key for target in targets])
     for result in results:
         actions.record_check(result)
     actions.send_pending_notices()

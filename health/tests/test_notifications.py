@@ -114,3 +114,15 @@ def test_the_cron_config_runs_the_check_on_rq(providers):
     SimpleWorker([queue], connection=connection).work(burst=True)
     states = dict(ProviderStatus.objects.values_list("key", "ok"))
     assert states == {"deepgram": False, "elevenlabs": True, "groq": True, "openai": True}
+
+
+def test_a_provider_no_longer_configured_is_forgotten(twilio_up, people, settings, world_b):
+    twilio_up.down.add("groq")
+    check_providers()
+    settings.GROQ_API_KEY = ""
+    world_b.tenant.active = False
+    world_b.tenant.save()
+    check_providers()
+    keys = set(ProviderStatus.objects.values_list("key", flat=True))
+    assert "groq" not in keys and f"twilio:{world_b.account.account_sid}" not in keys
+    assert {"deepgram", "elevenlabs", "openai"} <= keys
