@@ -338,7 +338,13 @@ PRELOAD_SPEECH_MODELS = env_bool("PRELOAD_SPEECH_MODELS", True)
 # may take.
 HEALTH_CHECK_SECONDS = env_int("HEALTH_CHECK_SECONDS", 300, minimum=30)
 HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 5, minimum=1)
-# Email, through Django's SMTP backend (provider health notices).
+# Email (provider health notices): SMTP; with DEBUG (the demo) printed on the console instead.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")

@@ -78,3 +78,19 @@ def test_a_hung_provider_fails_within_the_timeout(providers, settings, silent_po
     by_key = {r.target.key: r for r in results}
     assert not by_key["groq"].ok and "Timeout" in by_key["groq"].error
     assert by_key["deepgram"].ok  # probed alongside, not held up
+
+
+def test_the_demos_twilio_sandbox_answers_the_check(db, settings, world_a):
+    from telephony.sandbox import Sandbox
+
+    sandbox = Sandbox(
+        server="http://127.0.0.1:1",
+        public_base_url="http://127.0.0.1:1",
+        tokens={world_a.account.account_sid: world_a.account.auth_token},
+    )
+    settings.TWILIO_API_BASE_URL = sandbox.start()
+    try:
+        result = checks.probe(target(f"twilio:{world_a.account.account_sid}"), 2)
+        assert result.ok, result.error
+    finally:
+        sandbox.stop()
