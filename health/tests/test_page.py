@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import redis
+from django.conf import settings
 from django.urls import reverse
+from rq import Queue, SimpleWorker
 
 from calls.providers.resilience import breaker_for, reset_breakers
 from health.jobs import check_providers
+from health.models import ProviderStatus
 
 PAGE = reverse("admin:health_providerstatus_changelist")
 
@@ -43,6 +47,13 @@ def test_another_tenants_owner_sees_only_theirs(client, a_failing, people, world
     response = client.get(PAGE)
     assert keys(response) == {f"twilio:{world_b.account.account_sid}"}
     assert world_a.account.account_sid not in response.content.decode()
+    theirs = ProviderStatus.objects.get(key=f"twilio:{world_a.account.account_sid}")
+    change = reverse("admin:health_providerstatus_change", args=[theirs.pk])
+    assert client.get(change).status_code == 302  # the admin's "does not exist"
+    platform = ProviderStatus.objects.get(key="groq")
+    assert client.get(reverse("admin:health_providerstatus_change", args=[platform.pk])).url == (
+        reverse("admin:index")
+    )
 
 
 def test_a_tenants_staff_member_sees_the_tenants_checks_too(client, a_failing, people, world_a):
@@ -134,3 +145,30 @@ def test_the_banner_is_on_every_admin_page_and_goes_with_the_recovery(
     a_failing.twilio_tokens[world_a.account.account_sid] = world_a.account.auth_token
     check_providers()
     assert banner(client, people["owner_a"]) == ""
+
+
+def test_an_owner_may_ask_for_a_check_now(
+    client, twilio_up, people, world_a, django_capture_on_commit_callbacks
+):
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    queue = Queue("default", connection=connection)
+    queue.empty()
+    client.force_login(people["owner_a"])
+    assert 'id="check-now"' in client.get(PAGE).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(PAGE)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PAGE)  # a second click while the first is waiting adds nothing
+    assert response.status_code == 302 and response.url == PAGE
+    assert queue.job_ids == ["provider-health-now"]
+    SimpleWorker([queue], connection=connection).work(burst=True)
+    key = f"twilio:{world_a.account.account_sid}"
+    assert ProviderStatus.objects.get(key=key).ok is True
+
+
+def test_a_staff_member_may_not_ask_for_a_check(client, people, django_capture_on_commit_callbacks):
+    client.force_login(people["member_a"])
+    assert 'id="check-now"' not in client.get(PAGE).content.decode()
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert client.post(PAGE).status_code == 403
+    assert callbacks == []
