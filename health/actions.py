@@ -38,17 +38,21 @@ def record_check(result: Result) -> ProviderCheck:
     )
     status = ProviderStatus.objects.select_for_update().get(pk=status.pk)
     now = timezone.now()
+    # A change that undoes one not yet told (a recovery before the failure's email went out,
+    # or the other way round) cancels it: the owners' last news is still true.
     if not result.ok and status.ok is not False:
         status.failing_since = now
-        status.pending_notice = Notice.FAILED
+        status.pending_notice = (
+            Notice.NONE if status.pending_notice == Notice.RECOVERED else Notice.FAILED
+        )
     elif result.ok and status.ok is False:
         status.failing_since = None
-        # A recovery before the failure was even told cancels it: nothing to say.
         status.pending_notice = (
             Notice.NONE if status.pending_notice == Notice.FAILED else Notice.RECOVERED
         )
     status.ok = result.ok
     status.label = target.label
+    status.tenant_id, status.twilio_account_id = target.tenant_id, target.twilio_account_id
     status.last_checked_at = now
     status.last_latency_ms = result.latency_ms
     status.last_error = result.error

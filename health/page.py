@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import django_rq
 from django.conf import settings
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from redis.exceptions import RedisError
 from rq import Worker
 from rq.registry import FailedJobRegistry
@@ -66,13 +69,22 @@ class HealthPage:
 
 
 def provider_rows(user) -> list[ProviderRow]:
-    statuses = scope(ProviderStatus.objects.select_related("tenant"), user).order_by(
-        "tenant__name", "key"
+    statuses = list(
+        scope(ProviderStatus.objects.select_related("tenant"), user).order_by("tenant__name", "key")
     )
-    return [
-        ProviderRow(status, list(status.checks.order_by("-checked_at")[:HISTORY_LENGTH]))
-        for status in statuses
-    ]
+    # The latest HISTORY_LENGTH checks of every provider in one query, however many tenants.
+    recent = (
+        ProviderCheck.objects.filter(status__in=statuses)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=F("status_id"), order_by=F("checked_at").desc())
+        )
+        .filter(rank__lte=HISTORY_LENGTH)
+        .order_by("status_id", "-checked_at")
+    )
+    history: dict[int, list[ProviderCheck]] = defaultdict(list)
+    for check in recent:
+        history[check.status_id].append(check)
+    return [ProviderRow(status, history[status.pk]) for status in statuses]
 
 
 def breaker_row(breaker: CircuitBreaker) -> BreakerRow:

@@ -63,12 +63,19 @@ def test_a_failure_from_the_first_check_is_told(people):
     assert sent() == [("Groq is failing", ["root@example.com"])]
 
 
-def test_a_recovery_before_the_failure_was_told_says_nothing(people):
+def test_a_change_undone_before_it_was_told_says_nothing(people):
     actions.record_check(result(True))
     actions.record_check(result(False))
     actions.record_check(result(True))
     assert actions.send_pending_notices() == 0
     assert mail.outbox == []
+
+    actions.record_check(result(False))
+    actions.send_pending_notices()
+    actions.record_check(result(True))
+    actions.record_check(result(False))  # failing again before "works again" went out
+    actions.send_pending_notices()
+    assert sent() == [("Groq is failing", ["root@example.com"])]
 
 
 def test_an_email_that_fails_is_sent_on_the_next_run(people, monkeypatch):

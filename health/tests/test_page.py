@@ -172,3 +172,21 @@ def test_a_staff_member_may_not_ask_for_a_check(client, people, django_capture_o
     with django_capture_on_commit_callbacks() as callbacks:
         assert client.post(PAGE).status_code == 403
     assert callbacks == []
+
+
+def test_the_page_holds_the_latest_checks_in_a_fixed_number_of_queries(
+    client, people, django_assert_max_num_queries
+):
+    from health import actions, page
+    from health.checks import Result, Target
+
+    for n in range(page.HISTORY_LENGTH + 5):
+        for key in ("groq", "deepgram", "openai"):
+            actions.record_check(Result(Target(key, key, lambda t: None), n % 2 == 0, n))
+    client.force_login(people["root"])
+    with django_assert_max_num_queries(12):
+        response = client.get(PAGE)
+    rows = response.context["health"].providers
+    assert [len(row.history) for row in rows] == [page.HISTORY_LENGTH] * 3
+    latest = page.HISTORY_LENGTH + 4
+    assert all(row.history[0].latency_ms == latest for row in rows)
