@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CALLS = re.compile(r"/Accounts/(?P<account>AC\w+)/Calls\.json$")
 MESSAGES = re.compile(r"/Accounts/(?P<account>AC\w+)/Messages\.json$")
+ACCOUNT = re.compile(r"/Accounts/(?P<account>AC\w+)\.json$")
 UNANSWERED = {"no-answer", "busy", "failed"}
 
 
@@ -125,6 +126,16 @@ class Sandbox:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
+                self.wfile.write(json.dumps(answer).encode())
+
+            def do_GET(self):
+                # Fetching an account (the provider health check): known accounts are active.
+                match = ACCOUNT.search(self.path)
+                found = match is not None and match["account"] in sandbox.tokens
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                answer = {"sid": match["account"], "status": "active"} if found else {}
                 self.wfile.write(json.dumps(answer).encode())
 
             def log_message(self, *args):

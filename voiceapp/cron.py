@@ -13,6 +13,7 @@ from calls.retention import delete_expired_recordings
 from campaigns.attempts import reap_attempts
 from campaigns.dialer import schedule_pass
 from campaigns.morning import plan_mornings
+from health.jobs import check_providers
 from telephony.texts import sweep_texts
 from webhooks.delivery import sweep_deliveries
 
@@ -44,4 +45,13 @@ cron.register(
     interval=settings.RECORDING_RETENTION_INTERVAL_SECONDS,
     job_timeout=1800,
     name="recording-retention",
+)
+# Provider health: one cheap authenticated request to each configured provider; owners are
+# emailed when one starts failing and when it recovers (health/).
+cron.register(
+    check_providers,
+    "default",
+    interval=settings.HEALTH_CHECK_SECONDS,
+    job_timeout=120,
+    name="provider-health",
 )

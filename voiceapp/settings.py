@@ -133,6 +133,7 @@ INSTALLED_APPS = [
     "analytics",
     "webcalls",  # the test call from the browser
     "monitoring",
+    "health",
 ]
 
 MIDDLEWARE = [
@@ -411,6 +412,24 @@ OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "", schemes=("https", "http"))
 OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
 PRELOAD_SPEECH_MODELS = env_bool("PRELOAD_SPEECH_MODELS", True)
+# Provider health (health/): how often each configured provider is probed, and how long a probe
+# may take.
+HEALTH_CHECK_SECONDS = env_int("HEALTH_CHECK_SECONDS", 300, minimum=30)
+HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 5, minimum=1)
+# Email (provider health notices): SMTP; with DEBUG (the demo) printed on the console instead.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 # The semantic end of turn (Smart Turn v3.2, calls/engine/smart_turn.py) beside the VAD and text.
 SMART_TURN = env_bool("SMART_TURN", True)
 PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 10, minimum=1)

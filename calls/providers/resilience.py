@@ -90,6 +90,11 @@ def breaker_for(name: str) -> CircuitBreaker:
     return _breakers[name]
 
 
+def all_breakers() -> list[CircuitBreaker]:
+    """This process's breakers (each process keeps its own), by provider name."""
+    return sorted(_breakers.values(), key=lambda breaker: breaker.name)
+
+
 def reset_breakers() -> None:
     _breakers.clear()
 
