@@ -112,6 +112,14 @@ def test_staff_see_their_tenants_figures(client, known, world_a):
     assert "<script>" not in body  # data through json_script, code from static files
 
 
+def test_costs_read_as_money_on_the_page(client, known, world_a):
+    from analytics.tests.conftest import at, make_call
+
+    make_call(world_a, at(3, 12), "inbound", "completed", duration=11, cost=Decimal("0.0140000"))
+    body = page(client, world_a.staff).content.decode()
+    assert "0.3640 USD" in body and "0.0140000" not in body  # four places, not the raw sum
+
+
 def test_another_tenants_staff_cannot_ask_for_its_figures(client, known, world_b):
     response = page(client, world_b.staff, tenant=known.period.tenant.pk)
     assert response.status_code == 400 and response.context["figures"] is None
