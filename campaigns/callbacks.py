@@ -6,12 +6,11 @@ from __future__ import annotations
 import datetime
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from phonenumbers import timezone as number_zones
 
+from campaigns.contacts import time_zone_of
 from campaigns.models import (
     EARLIEST_CALL,
     LATEST_CALL,
@@ -33,16 +32,8 @@ class CallbackRefused(ValueError):
 
 def contact_zone(contact: Contact) -> ZoneInfo:
     """The contact's time zone: as given, else the number's (when it has exactly one), else
-    the tenant's."""
-    if contact.time_zone:
-        return ZoneInfo(contact.time_zone)
-    try:
-        zones = number_zones.time_zones_for_number(phonenumbers.parse(contact.phone, None))
-    except phonenumbers.NumberParseException:
-        zones = ()
-    if len(zones) == 1 and zones[0] != number_zones.UNKNOWN_TIMEZONE:
-        return ZoneInfo(zones[0])
-    return ZoneInfo(contact.tenant.time_zone)
+    the tenant's (campaigns.contacts.time_zone_of)."""
+    return ZoneInfo(time_zone_of(contact))
 
 
 def _day_windows(

@@ -40,6 +40,11 @@ def _listed(tenant_id: int) -> Q:
     return Q(tenant_id=tenant_id) | Q(tenant__isnull=True)
 
 
+def on_a_list(tenant_id: int, phone: str) -> bool:
+    """Whether `phone` (E.164) is on the tenant's or the global do-not-call list."""
+    return DoNotCall.objects.filter(_listed(tenant_id), phone=phone).exists()
+
+
 def blocked_reason(tenant_id: int, phone: str) -> str | None:
     """Why `phone` (E.164) may not be dialled for the tenant, or None when it may."""
     lists = set(

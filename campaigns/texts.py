@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 
 from calls import variables as call_variables
-from campaigns.models import Attempt, DoNotCall
+from campaigns.do_not_call import on_a_list
+from campaigns.models import Attempt
 from telephony.models import Text, TextStatus
 from telephony.texts import queue_text
 
@@ -114,8 +114,6 @@ def send_text_after(attempt: Attempt | int) -> Text | None:
         return None
     if attempt.outcome in NO_TEXT_AFTER:
         return None
-    phone, tenant_id = attempt.contact.phone, attempt.campaign.tenant_id
-    listed = DoNotCall.objects.filter(Q(tenant_id=tenant_id) | Q(tenant__isnull=True), phone=phone)
-    if listed.exists():
+    if on_a_list(attempt.campaign.tenant_id, attempt.contact.phone):
         return None
     return _queue(attempt, attempt.campaign.text_after, "after")
