@@ -74,6 +74,7 @@ class Outcome:
     unheard: int = 0
     heard_texts: list[str] = field(default_factory=list)
     signals: list = field(default_factory=list)  # what ended each turn (turn_signal)
+    early: int = 0  # turns ended on the recogniser's guess, before the VAD's silence ran out
 
     @property
     def lost(self) -> bool:
@@ -308,6 +309,7 @@ async def run_case(case: Case, n: int, *, with_model: bool = False) -> Outcome:
     await silence_until(lambda: bool(outcome.turn_ends) or unheard() > 0, 5.0)
     outcome.unheard = unheard()
     await session.close("bench")
+    outcome.early = sum("turn_early_ms" in turn.timings for turn in recorder.turns)
     return outcome
 
 
@@ -325,14 +327,17 @@ def report(outcomes: list[Outcome], title: str) -> None:
         groups.setdefault(o.case.group, []).append(o)
     print()
     print(title)
-    print(f"{'case':28} {'n':>3} {'cut-offs':>9} {'lost':>5} {'delay p50':>10} {'p95 ms':>7}")
+    print(
+        f"{'case':28} {'n':>3} {'cut-offs':>9} {'lost':>5} {'delay p50':>10} {'p95 ms':>7}"
+        f" {'early':>6}"
+    )
     for group, items in groups.items():
         delays = [o.delay_ms for o in items if o.delay_ms is not None and not o.cut_off]
         p50 = f"{statistics.median(delays):.0f}" if delays else "-"
         p95 = f"{_pct(delays, 0.95):.0f}" if delays else "-"
         print(
             f"{group:28} {len(items):>3} {sum(o.cut_off for o in items):>9} "
-            f"{sum(o.lost for o in items):>5} {p50:>10} {p95:>7}"
+            f"{sum(o.lost for o in items):>5} {p50:>10} {p95:>7} {sum(o.early for o in items):>6}"
         )
     print()
     for o in outcomes:

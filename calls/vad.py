@@ -123,6 +123,11 @@ class VoiceActivityDetector:
         return not self._speaking and self._run_ms > 0
 
     @property
+    def pausing(self) -> bool:
+        """The caller is speaking but the latest windows are quiet: a pause, or the end."""
+        return self._speaking and self._run_ms > 0
+
+    @property
     def last_probability(self) -> float:
         """Silero's speech probability for the most recent 32 ms window."""
         return self._last_probability
@@ -180,6 +185,15 @@ class VoiceActivityDetector:
             return 0.0
         self._gated = False
         return self._model.process(self._window_c)
+
+    def end_speech(self) -> SpeechEnd | None:
+        """End the current speech now, as if the stop hangover had run out: the engine has
+        heard the caller finish before the silence did."""
+        if not self._speaking:
+            return None
+        self._speaking = False
+        self._run_ms = 0.0
+        return SpeechEnd(round(self._last_speech_end_ms))
 
     def close(self) -> None:
         """Return the model to the pool; the detector cannot be fed afterwards."""

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from calls.audio import ulaw_decode
 from calls.engine.speech import Listener
-from calls.engine.turns import TurnDetector, sounds_unfinished
+from calls.engine.turns import CONFIDENT, TurnDetector, sounds_unfinished
 from calls.providers.base import ProviderError, SpeechStarted, STTEvent, Transcript, UtteranceEnd
 from calls.vad import SpeechEnd, SpeechStart, VoiceActivityDetector
 
@@ -37,6 +37,7 @@ VAD_OPTIONS = {"start_ms": 200, "stop_ms": 240}
 PREROLL_FRAMES = 20  # 400 ms kept before the VAD is sure speech began
 TURN_AUDIO_BYTES = 8 * 8000 * 2  # the turn model listens to the last 8 s (PCM16, 8 kHz)
 UNHEARD_WAIT = 2.5  # a streaming recogniser gets this long after speech ends to say a word
+EARLY_PAUSE_MS = 100  # a turn that sounds finished may end after this much of a pause
 
 TurnModel = Callable[[bytes], Awaitable[float]]
 
@@ -109,6 +110,12 @@ class Hearing:
         self._timers: list[asyncio.TimerHandle] = []
         self._score_generation = 0
         self._final_heard = asyncio.Event()
+        # A pause in the caller's speech (stream ms it began), before the VAD is sure it is the
+        # end; the recogniser's guess and the turn model's score of the speech before it.
+        self._pause_from: int | None = None
+        self._guess_generation = 0
+        self._guessed: tuple[str, float] | None = None
+        self._guessing = False
         self._closed = False
 
     # ------------------------------------------------------------------ state for the session
@@ -146,7 +153,10 @@ class Hearing:
             await self.listener.send(mulaw)
             self._preroll.clear()
         if isinstance(vad_event, SpeechEnd):
+            self._pause_from, self._guessed = None, None
             self._speech_stopped(vad_event.at_ms)
+        elif self._utterance_open and not streaming and self.vad.speaking:
+            self._follow_pause()
 
     def _keep_turn_audio(self, pcm: bytes) -> None:
         self._turn_audio += pcm
@@ -164,11 +174,17 @@ class Hearing:
         self.hooks.caller_active()
         await self.hooks.caller_started()
 
-    def _speech_stopped(self, at_ms: int) -> None:
+    def _speech_stopped(
+        self, at_ms: int, *, score: float | None = None, paused_ms: int | None = None
+    ) -> None:
+        """The utterance is over: the VAD is sure, or (`score`) the turn model and the
+        recogniser's guess called it finished `paused_ms` into the pause."""
         now = self.clock()
         ended = now - max(0, self._stream_ms - at_ms) / 1000
         self._timing = Timing(ended, self._started_at)
-        self._timing.mark("endpoint", now)  # when the VAD was sure speech had ended
+        self._timing.mark("endpoint", now)  # when the VAD (or the guess) was sure speech ended
+        if paused_ms is not None:
+            self._timing.decision["turn_early_ms"] = paused_ms
         self.hooks.caller_active()
         self.detector.speech_stopped(ended)
         if self.listener.streaming:
@@ -178,8 +194,68 @@ class Hearing:
             # A per-utterance recogniser may take a while to answer finalize(): the audio loop
             # must not wait for it.
             self._spawn(self.listener.finalize(), "finalize")
-        self._score_turn()
+        if score is None:
+            self._score_turn()
+        else:
+            self.detector.scored(score)
         self._check_turn()
+
+    # ------------------------------------------------------------------ ending early
+    def _follow_pause(self) -> None:
+        """While the VAD still counts the silence out, a per-utterance recogniser guesses at
+        the words and the turn model listens: a turn both call finished (and the text rules do
+        not hold) ends without waiting for the VAD; if the caller goes on, the guess is void."""
+        if not self.vad.pausing:
+            if self._pause_from is not None:
+                self._pause_from, self._guessed = None, None
+                self._guess_generation += 1
+                self.listener.forget_guess()
+            return
+        if self._pause_from is None:
+            self._pause_from = self._stream_ms
+            self._guess_generation += 1
+            self._start_guess()
+        self._end_early()
+
+    def _start_guess(self) -> None:
+        # One guess at a time: a recogniser on the CPU would otherwise queue guesses at every
+        # dip between words, and the final transcript behind them.
+        if self.listener.guesses and not self._guessing:
+            self._guessing = True
+            self._spawn(self._guess(self._guess_generation), "guess")
+
+    async def _guess(self, generation: int) -> None:
+        try:
+            audio = bytes(self._turn_audio)
+            text, score = await asyncio.gather(self.listener.guess(), self._score_quietly(audio))
+        finally:
+            self._guessing = False
+        if generation != self._guess_generation:
+            if self._pause_from is not None:  # a newer pause began while this one was made
+                self._start_guess()
+        elif text and score is not None:
+            self._guessed = (text, score)
+            self._end_early()
+
+    async def _score_quietly(self, audio: bytes) -> float | None:
+        try:
+            return await self.turn_model(audio) if self.turn_model is not None else None
+        except ProviderError:
+            return None
+
+    def _end_early(self) -> None:
+        if self._guessed is None or self._pause_from is None:
+            return
+        text, score = self._guessed
+        paused_ms = self._stream_ms - self._pause_from
+        if paused_ms < EARLY_PAUSE_MS or score < CONFIDENT:
+            return
+        if sounds_unfinished(" ".join([*self.detector.texts, text])):
+            return
+        end = self.vad.end_speech()
+        self._pause_from, self._guessed = None, None
+        if end is not None:
+            self._speech_stopped(end.at_ms, score=score, paused_ms=paused_ms)
 
     # ------------------------------------------------------------------ the turn model
     def _score_turn(self) -> None:
@@ -298,7 +374,7 @@ class Hearing:
     def _take_turn(self, timing: Timing) -> None:
         text = self.detector.take()
         timing.mark("turn_end", self.clock())
-        timing.decision = dict(self.detector.decision)
+        timing.decision = {**timing.decision, **self.detector.decision}
         self._unheard_seconds = 0.0
         self._end_turn()
         self.hooks.caller_turn(text, timing)

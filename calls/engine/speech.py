@@ -250,6 +250,24 @@ class Listener:
         except ProviderError as error:
             log.info("finalize not accepted by the recogniser", extra={"error": str(error)})
 
+    @property
+    def guesses(self) -> bool:
+        return bool(self.session and self.session.guesses)
+
+    async def guess(self) -> str | None:
+        """The recogniser's guess at the open utterance (see STTSession.guess), or None."""
+        if self.session is None:
+            return None
+        try:
+            return await self.session.guess()
+        except ProviderError as error:
+            log.info("no guess from the recogniser", extra={"error": str(error)})
+            return None
+
+    def forget_guess(self) -> None:
+        if self.session is not None:
+            self.session.forget_guess()
+
     async def close(self) -> None:
         self._closed = True
         if self._reader is not None and not self._reader.done():

@@ -82,6 +82,18 @@ class STTSession(abc.ABC):
     async def close(self) -> None:
         """Close the stream; safe to call twice."""
 
+    guesses = False  # whether guess() can give anything
+
+    async def guess(self) -> str | None:
+        """A per-utterance recogniser's guess at the utterance so far, which stays open: the
+        engine asks as soon as the caller pauses, so that a turn which sounds finished can end
+        without waiting out the silence. finalize() then answers with the guess, unless
+        `forget_guess()` was called since (the caller spoke on). None: no guess to give."""
+        return None
+
+    def forget_guess(self) -> None:  # noqa: B027 (a recogniser that never guesses has none)
+        """The caller spoke after the last guess: finalize() must transcribe afresh."""
+
 
 class STT(abc.ABC):
     """Speech to text. `streaming` is False for recognisers that only transcribe a whole

@@ -3,7 +3,7 @@
 Whisper transcribes whole utterances, not a stream: the engine cuts utterances with its VAD and
 calls finalize(). The model (~150 MiB resident) is loaded once per process; transcriptions run
 one at a time on a single worker thread that uses both cores, so concurrent calls queue instead
-of thrashing the CPU (about 0.3-0.5 s per utterance on two cores).
+of thrashing the CPU (about 0.25-0.5 s per utterance on two cores).
 """
 
 from __future__ import annotations
@@ -92,14 +92,13 @@ def _transcribe_blocking(pcm16: bytes, language: str, prompt: str | None) -> str
         condition_on_previous_text=False,
         without_timestamps=True,
     )
+    return "".join(segment.text for segment in segments if _accepted(segment)).strip()
+
+
+def _accepted(segment) -> bool:
     # With a prompt, whisper tends to read noise as the prompt or a loop ("la la la") with
     # confident log-probs, so its own skip rule (no-speech AND low log-prob) lets it through.
-    heard = (
-        segment.text
-        for segment in segments
-        if segment.no_speech_prob <= _NO_SPEECH and segment.compression_ratio <= _REPETITIVE
-    )
-    return "".join(heard).strip()
+    return segment.no_speech_prob <= _NO_SPEECH and segment.compression_ratio <= _REPETITIVE
 
 
 async def transcribe(pcm16_16k: bytes, language: str = "en", hints: list[str] | None = None) -> str:
@@ -118,6 +117,8 @@ async def transcribe(pcm16_16k: bytes, language: str = "en", hints: list[str] | 
 class LocalWhisperSession(STTSession):
     """One call's recognition stream: buffers audio, transcribes it on finalize()."""
 
+    guesses = True
+
     def __init__(self, language: str, hints: list[str] | None) -> None:
         self.language = language
         self.hints = hints
@@ -125,6 +126,7 @@ class LocalWhisperSession(STTSession):
         self._events: asyncio.Queue[STTEvent | ProviderError | None] = asyncio.Queue()
         self._in_order = asyncio.Lock()  # FIFO, so transcripts come out in finalize() order
         self._pending: set[asyncio.Task[None]] = set()
+        self._guess: asyncio.Future[str] | None = None  # of the whole buffer, while it holds
         self._closed = False
 
     async def send_audio(self, audio: bytes) -> None:
@@ -138,19 +140,38 @@ class LocalWhisperSession(STTSession):
         """Start transcribing what was sent since the last finalize(); returns at once.
 
         The transcript (possibly "") arrives on events() as a final, speech_final Transcript.
+        A guess still standing is the transcript: what came after it was the pause.
         """
         if self._closed:
             return
         utterance = bytes(self._buffer)
         self._buffer.clear()
-        task = asyncio.create_task(self._transcribe(utterance))
+        guess, self._guess = self._guess, None
+        task = asyncio.create_task(self._transcribe(utterance, guess))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _transcribe(self, utterance: bytes) -> None:
+    async def guess(self) -> str | None:
+        if self._closed or not self._buffer:
+            return None
+        self._guess = guess = asyncio.ensure_future(
+            transcribe(bytes(self._buffer), self.language, self.hints)
+        )
+        try:
+            return await asyncio.shield(guess)
+        except ProviderError:
+            return None
+
+    def forget_guess(self) -> None:
+        self._guess = None
+
+    async def _transcribe(self, utterance: bytes, guess: asyncio.Future[str] | None) -> None:
         async with self._in_order:
             try:
-                text = await transcribe(utterance, self.language, self.hints)
+                if guess is not None:
+                    text = await guess
+                else:
+                    text = await transcribe(utterance, self.language, self.hints)
             except ProviderError as exc:
                 self._events.put_nowait(exc)
                 return
@@ -169,6 +190,8 @@ class LocalWhisperSession(STTSession):
         if self._closed:
             return
         self._closed = True
+        if self._guess is not None:
+            self._guess.cancel()
         for task in self._pending:
             task.cancel()
         self._events.put_nowait(None)

@@ -53,6 +53,16 @@ class EnergyVad:
     def maybe_speaking(self) -> bool:
         return not self.speaking and self._run > 0
 
+    @property
+    def pausing(self) -> bool:
+        return self.speaking and self._run > 0
+
+    def end_speech(self):
+        if not self.speaking:
+            return None
+        self.speaking, self._run = False, 0
+        return SpeechEnd(self._last_voice_ms)
+
     def close(self) -> None:
         """Nothing to give back (the real detector returns its model to a pool)."""
 
@@ -67,6 +77,17 @@ class ScriptedSTTSession(STTSession):
     async def send_audio(self, audio: bytes) -> None:
         self.frames += 1
         self.owner.frames += 1
+
+    @property
+    def guesses(self) -> bool:
+        return self.owner.guesses is not None
+
+    async def guess(self) -> str | None:
+        await asyncio.sleep(self.owner.delay)
+        return self.owner.guesses.pop(0) if self.owner.guesses else None
+
+    def forget_guess(self) -> None:
+        self.owner.forgotten += 1
 
     async def finalize(self) -> None:
         if self.owner.fail_on_finalize:
@@ -91,14 +112,24 @@ class ScriptedSTTSession(STTSession):
 
 
 class ScriptedSTT(STT):
-    """A per-utterance recogniser whose 'recognition' is the next scripted text."""
+    """A per-utterance recogniser whose 'recognition' is the next scripted text, and whose
+    guesses during a pause (when `guesses` is given) are the next scripted guess."""
 
     input_format = MULAW_8K
     streaming = False
 
-    def __init__(self, texts: list[str], *, name: str = "scripted-stt", delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        texts: list[str],
+        *,
+        name: str = "scripted-stt",
+        delay: float = 0.0,
+        guesses: list[str] | None = None,
+    ) -> None:
         self.name = name
         self.texts = list(texts)
+        self.guesses = None if guesses is None else list(guesses)
+        self.forgotten = 0  # guesses the engine said were overtaken by more speech
         self.delay = delay
         self.frames = 0
         self.fail_on_finalize = False
