@@ -4,9 +4,10 @@ The parts do the work, each talking back through a small hooks protocol that `Ca
 implements: `Hearing` (hearing.py) hears the caller and decides when they are done; `Responder`
 (response.py) answers through the model, the tools and the speaker; `BargeIn` (barge_in.py)
 decides what caller speech over the agent means; `Opening` (opening.py) waits for whoever speaks
-first; `Keypad` (keypad.py) gathers digits. The session starts and ends the call, re-prompts on
-silence, hangs up at the call's length limit, takes commands from outside, and cancels every
-task when the call ends. It knows nothing of the carrier: audio comes in and goes out through a
+first; `Keypad` (keypad.py) gathers digits; `SilenceWatch` (silence.py) re-prompts on silence
+and ends the call at its length limit; `CallTasks` (tasks.py) holds the call's tasks. The
+session starts and ends the call, takes commands from outside, and cancels every task when the
+call ends. It knows nothing of the carrier: audio comes in and goes out through a
 CallTransport.
 """
 
@@ -31,7 +32,9 @@ from calls.engine.opening import Opening
 from calls.engine.playout import Playout, TransportClosed
 from calls.engine.recorder import CallAudio, CallRecorder
 from calls.engine.response import Responder
+from calls.engine.silence import SilenceWatch
 from calls.engine.speech import Listener, Speaker
+from calls.engine.tasks import CallTasks
 from calls.providers.base import LLM, ProviderError
 from calls.tools import Tool, ToolContext
 from calls.vad import VoiceActivityDetector
@@ -82,9 +85,9 @@ class CallSession:
         self.clock = clock
         self.t0 = clock()
         self.outcome = ""
-        self._tasks: set[asyncio.Task] = set()
-        self._last_activity = self.t0
-        self._reprompted = False
+        self.tasks = CallTasks(call_id, self.recorder, on_failure=self._task_failed)
+        self._spawn = self.tasks.spawn
+        self.silence = SilenceWatch(hooks=self, agent=agent, recorder=self.recorder, clock=clock)
         self._ending = False  # the call ends once the answer in flight has been said
         self._closed = asyncio.Event()
         self._closing = False
@@ -161,7 +164,7 @@ class CallSession:
 
     @property
     def task_count(self) -> int:
-        return sum(1 for t in self._tasks if not t.done())
+        return self.tasks.count
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -172,7 +175,7 @@ class CallSession:
             "started", stt=self.hearing.listener.candidates[0].name, llm=self.llm.name
         )
         self._spawn(self.playout.run(), "playout")
-        self._spawn(self._watchdog(), "watchdog")
+        self._spawn(self.silence.run(), "silence")
         # The greeting does not wait for the recogniser's connection; audio that arrives
         # meanwhile is kept and replayed into it.
         self._spawn(self._open_listener(), "stt-open")
@@ -208,12 +211,7 @@ class CallSession:
     async def _wind_down(self) -> None:
         await self.hearing.last_words()
         self.keypad.close()
-        # Every task goes, the answer in flight with the rest (it is one of them).
-        current = asyncio.current_task()
-        tasks = [t for t in self._tasks if t is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.tasks.cancel_all()  # the answer in flight with the rest (it is one of them)
         await self.hearing.close()
         self.responder.close_turn(interrupted=self.playout.busy)
         text, timing = self.hearing.take_unanswered()
@@ -240,18 +238,7 @@ class CallSession:
     async def wait_closed(self) -> None:
         await self._closed.wait()
 
-    def _spawn(self, coro, name: str) -> asyncio.Task:
-        task = asyncio.create_task(coro, name=f"call-{self.call_id}-{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if task.cancelled() or task.exception() is None:
-            return
-        log.error("call task failed", exc_info=task.exception(), extra={"call_id": self.call_id})
-        self.recorder.event("error", task=task.get_name(), error=repr(task.exception()))
+    def _task_failed(self) -> None:
         if not self._closing:
             self._spawn(self._hang_up("error"), "hang-up")
 
@@ -265,14 +252,13 @@ class CallSession:
     async def on_mark(self, name: str) -> None:
         utterance = self.playout.mark_played(name)
         if utterance is not None and not self.playout.busy:
-            self._last_activity = self.clock()
+            self.silence.activity(rearm=False)
 
     async def on_dtmf(self, digit: str) -> None:
         if self._closing:
             return
         self.recorder.event("dtmf", digit=digit)
-        self._last_activity = self.clock()
-        self._reprompted = False
+        self.silence.activity()
         if self.agent_active:
             await self.barge_in.interrupt(cause="dtmf")
         self.keypad.press(digit)
@@ -290,8 +276,7 @@ class CallSession:
         await self.barge_in.caller_started()
 
     def caller_active(self) -> None:
-        self._last_activity = self.clock()
-        self._reprompted = False
+        self.silence.activity()
 
     def caller_turn(self, text: str, timing: Timing) -> None:
         self._save_caller_turn(text, timing.started_at, timing.speech_end)
@@ -340,7 +325,7 @@ class CallSession:
 
     async def answered(self, resets_silence: bool) -> None:
         if resets_silence:
-            self._last_activity = self.clock()
+            self.silence.activity(rearm=False)
         if self._ending:
             await self._hang_up(self.outcome or "agent_ended")
 
@@ -366,7 +351,7 @@ class CallSession:
     # ------------------------------------------------------------------ the opening's hooks
     @property
     def quiet_for(self) -> float:
-        return self.clock() - self._last_activity
+        return self.silence.quiet_for
 
     @property
     def caller_busy(self) -> bool:
@@ -400,32 +385,16 @@ class CallSession:
         self._ending = True
         self._start_response(say=text)
 
-    async def _watchdog(self) -> None:
-        """Silence and the call's length limit, checked once a second."""
-        while True:
-            await asyncio.sleep(1.0)
-            now = self.clock()
-            if self._ending:
-                continue
-            if now - self.t0 >= self.agent.max_call_seconds:
-                self.recorder.event("silence", reason="max_call_seconds")
-                await self._say_and_hang_up(self.agent.goodbye, "max_duration")
-                continue
-            if (
-                self.opening.waiting
-                or self.agent_active
-                or self.hearing.busy
-                or self.keypad.pending
-            ):
-                continue
-            silent = now - self._last_activity
-            if silent >= self.agent.silence_hangup:
-                self.recorder.event("silence", reason="hang_up", seconds=round(silent, 1))
-                await self._say_and_hang_up(self.agent.goodbye, "silence_timeout")
-            elif silent >= self.agent.silence_reprompt and not self._reprompted:
-                self._reprompted = True
-                self.recorder.event("silence", reason="reprompt", seconds=round(silent, 1))
-                self._start_response(say=self.agent.reprompt, resets_silence=False)
+    # ------------------------------------------------------------------ the silence watch's hooks
+    @property
+    def someone_busy(self) -> bool:
+        return self.opening.waiting or self.agent_active or self.hearing.busy or self.keypad.pending
+
+    async def say_goodbye(self, outcome: str) -> None:
+        await self._say_and_hang_up(self.agent.goodbye, outcome)
+
+    def reprompt(self) -> None:
+        self._start_response(say=self.agent.reprompt, resets_silence=False)
 
     # ------------------------------------------------------------------ control
     async def control(self, action: str, **data: Any) -> None:
