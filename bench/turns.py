@@ -21,7 +21,8 @@ caller turn nor an `unheard` event), and the end-of-turn delay (the caller's las
 the engine asking the model to answer) p50/p95. Targets (issue 10): 0 lost, 0 false cut-offs
 at 700 ms pauses, delay p50 under 300 ms on complete sentences.
 
-No database and no network: the session's records are kept in memory.
+No network, and the session's records are kept in memory (the apps' call hooks read the default
+database, migrated first).
 """
 
 from __future__ import annotations
@@ -385,6 +386,11 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    # The session's records stay in memory, but the apps' call hooks (the menu, the cost) read
+    # the default database: it needs its tables, as after ./scripts/demo.
+    call_command("migrate", verbosity=0)
     asyncio.run(main_async(args))
 
 
