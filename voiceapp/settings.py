@@ -451,6 +451,12 @@ STREAM_OPEN_LIMIT_SECONDS = env_int(
     "STREAM_OPEN_LIMIT_SECONDS", STREAM_TOKEN_TTL + 60, minimum=STREAM_TOKEN_TTL
 )
 REAPER_INTERVAL_SECONDS = env_int("REAPER_INTERVAL_SECONDS", 60, minimum=1)
+# Admission control (calls.admission): the most live calls one process carries (its measured
+# capacity: bench/call_latency) and a tenant's default cap across every process (a tenant's own
+# "max concurrent calls" overrides it). 0: no cap. A call over either hears "all our lines are
+# busy" and is recorded with the outcome "lines_busy"; a campaign's attempt waits instead.
+CALLS_PER_PROCESS_MAX = env_int("CALLS_PER_PROCESS_MAX", 0, minimum=0)
+CALLS_PER_TENANT_MAX = env_int("CALLS_PER_TENANT_MAX", 0, minimum=0)
 # How often recordings past their tenant's retention policy are looked for (calls.retention).
 RECORDING_RETENTION_INTERVAL_SECONDS = env_int(
     "RECORDING_RETENTION_INTERVAL_SECONDS", 3600, minimum=60
