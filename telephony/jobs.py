@@ -53,7 +53,8 @@ def say_lines_busy(call_id: int) -> None:
         log.warning("lines busy not told: the call's account is gone", extra={"call_id": call_id})
         return
     try:
-        rest.redirect(account, call.twilio_call_sid, twiml.lines_busy())
+        outbound = call.direction == Call.Direction.OUTBOUND
+        rest.redirect(account, call.twilio_call_sid, twiml.lines_busy(outbound=outbound))
     except (TwilioRestException, RequestException) as exc:
         # The stream closes at its deadline and the TwiML after <Connect> hangs up: the caller
         # is not left on an open line, only without the words.

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import pytest
 
-from calls import lines
+from calls import admission, lines
 from calls.actions import finish_call
 from calls.models import Call, CallStatus
 from calls.tests.line_stores import refused
 from campaigns.actions import start_campaign
 from campaigns.dialer import dial_attempt, schedule_pass
-from campaigns.models import Attempt, AttemptStatus
-from campaigns.tests.dialer_world import make_campaign, twilio_says
-from telephony.jobs import dial_call
+from campaigns.models import Attempt, AttemptResult, AttemptStatus
+from campaigns.tests.dialer_world import dialled_attempt, make_campaign, twilio_says
+from telephony.jobs import dial_call, say_lines_busy
 from telephony.outbound import place_call
+from telephony.tests.fake_twilio import FakeTwilioRest
+from telephony.twiml import LINES_BUSY_OUTBOUND_MESSAGE
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +122,28 @@ def test_a_call_placed_on_its_own_over_the_cap_is_refused_saying_why(
     assert call.status == CallStatus.FAILED and call.outcome == "lines_busy"
     assert carrier.dials == [] and call.admitted_at is None
     assert refused("tenant_cap", "dial") == before + 1
+
+
+def test_a_campaign_call_refused_by_a_full_server_is_retried_as_a_busy_line(
+    world_a, carrier, twilio_rest, settings, django_capture_on_commit_callbacks
+):
+    """The callee answered, but the stream reached a server at its cap: they hear a short
+    apology (not "call again": we called them) and the attempt is retried as a busy line."""
+    campaign = make_campaign(world_a, contacts=1, max_attempts=2, retry_busy_minutes=15)
+    attempt = dialled_attempt(world_a, campaign, django_capture_on_commit_callbacks)
+    call = attempt.call
+    with django_capture_on_commit_callbacks(execute=True):
+        Call.objects.filter(pk=call.pk).update(stream_sid="MZ" + "4" * 32)
+        call.apply_status(CallStatus.IN_PROGRESS, source="test")
+        admission.refuse(call.pk, reason=admission.PROCESS_CAP, cap=1)
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.DONE and attempt.result == AttemptResult.BUSY
+    following = campaign.attempts.get(number=2)
+    assert following.status == AttemptStatus.SCHEDULED
+
+    settings.TWILIO_API_BASE_URL = twilio_rest
+    FakeTwilioRest.requests.clear()
+    say_lines_busy(call.pk)
+    ((path, form),) = FakeTwilioRest.requests
+    assert path.endswith(f"/Calls/{call.twilio_call_sid}.json")
+    assert LINES_BUSY_OUTBOUND_MESSAGE in form["Twiml"][0] and "call again" not in form["Twiml"][0]
