@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import redis
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from calls.models import FINAL_STATUSES, Call, CallStatus
@@ -141,9 +141,12 @@ def holding_lines(tenant_id: int, now: datetime | None = None) -> QuerySet[Call]
 
 def _take_in_database(call: Call, cap: int) -> bool:
     with _database_lock, transaction.atomic():
-        # Serialises the admissions of one tenant across processes (PostgreSQL). NO KEY: the
-        # inserts that reference the tenant (FOR KEY SHARE) need not wait for it.
-        Tenant.objects.select_for_update(no_key=True).filter(pk=call.tenant_id).exists()
+        # Serialises the admissions of one tenant across processes. A write, not a SELECT FOR
+        # UPDATE, comes first: on PostgreSQL it takes the same row lock (FOR NO KEY UPDATE: the
+        # inserts that reference the tenant need not wait for it); on SQLite a transaction that
+        # reads before it writes fails at once with "database is locked" when another writer
+        # is busy, where a first write waits for it (the busy timeout).
+        Tenant.objects.filter(pk=call.tenant_id).update(updated_at=F("updated_at"))
         if holding_lines(call.tenant_id).exclude(pk=call.pk).count() >= cap:
             return False
         _record_admission(call)  # under the lock: the next count sees this call

@@ -4,13 +4,16 @@ The pass (voiceapp.cron every few seconds, or `manage.py run_dialer`) takes, per
 a lock on the tenant's row (so two passes never count the same free slot twice), the due
 scheduled attempts of its running campaigns: a do-not-call or opted-out number is skipped, an
 attempt outside its window is moved to the window's next opening, and the rest are claimed
-(scheduled → claimed) up to the campaign's and the tenant's caps of calls in flight, each
-claim queuing `dial_attempt` with a job id derived from the attempt and its claim
-(`attempt-<id>-<claim time>`, see dial_job_id).
+(scheduled → claimed) up to the campaign's and the tenant's caps of calls in flight and the
+tenant's free lines (calls.admission: inbound calls take them too), each claim queuing
+`dial_attempt` with a job id derived from the attempt and its claim (`attempt-<id>-<claim
+time>`, see dial_job_id).
 
 The job moves its attempt claimed → dialing by a conditional update, so a job that runs twice
 (or two workers given the same id) dials once; it opens the Call with the engine's outbound
-action and the contact's variables in the same transaction, then dials it through telephony.
+action and the contact's variables in the same transaction, takes one of the tenant's lines
+for it (none free: no Call, the claim given back, the attempt due for the next pass), then
+dials it through telephony.
 """
 
 from __future__ import annotations

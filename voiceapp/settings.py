@@ -70,6 +70,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _db_options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     _db_options.setdefault("timeout", DATABASE_TIMEOUT)  # sqlite3's busy wait (default 5 s)
+    # A deferred transaction that reads, then writes, fails at once with "database is locked"
+    # when another writer is busy (SQLite will not wait where waiting could deadlock): two
+    # webhooks at once in the demo did. IMMEDIATE takes the write lock at BEGIN, waiting for it.
+    _db_options.setdefault("transaction_mode", "IMMEDIATE")
 # On PostgreSQL, a bounded pool (psycopg_pool): every call's records, every webhook and every
 # handshake borrow a connection for one short operation and give it back, so hundreds of
 # concurrent calls share a few connections instead of exhausting the server's limit.
