@@ -49,15 +49,16 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """
-# KEYS[1]: the tenant's set. ARGV: hold (s), the key's lifetime (s), then call ids. Only lines
-# still held are renewed: a call that was never admitted (a browser test call) takes none.
+# KEYS[1]: the tenant's set. ARGV: hold (s), the key's lifetime (s), then the ids of admitted
+# calls that are alive. A line lost meanwhile (Redis restarted, a ring longer than the first
+# hold) is held again: the call is on the phone, so it counts, whatever the cap says now.
 RENEW = """
 local now = redis.call('TIME')
 now = tonumber(now[1]) + tonumber(now[2]) / 1000000
 for i = 3, #ARGV do
-  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i])
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i])
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 # KEYS[1]: the tenant's set. The lines held now.
@@ -195,8 +196,12 @@ def renew(call_ids: list[int]) -> None:
     if not settings.REDIS_URL or not call_ids:
         return  # the database counts by the heartbeat itself
     lines: dict[int, list[int]] = {}
-    for call_id, tenant_id in Call.objects.filter(pk__in=call_ids).values_list("pk", "tenant_id"):
+    # Only admitted calls hold lines: a browser test call, never admitted, takes none.
+    admitted = Call.objects.filter(pk__in=call_ids, admitted_at__isnull=False)
+    for call_id, tenant_id in admitted.values_list("pk", "tenant_id"):
         lines.setdefault(tenant_id, []).append(call_id)
+    if not lines:
+        return
     try:
         _renew_in_redis(lines)
     except (redis.RedisError, OSError) as exc:

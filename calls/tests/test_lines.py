@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 
 import pytest
+import redis
 from django.db import connection
 from django.utils import timezone
 
@@ -102,6 +103,17 @@ def test_a_call_admitted_whose_audio_never_starts_frees_its_line(world_a, line_s
     assert not lines.take(waiting, 1)
     time.sleep(1.2)
     assert lines.take(waiting, 1)
+
+
+def test_a_live_call_whose_line_redis_lost_holds_it_again_at_its_next_beat(world_a, settings):
+    """Redis restarted without its data: the calls on the phone take their lines back with
+    their process's next heartbeat, so the cap counts them again."""
+    holder, waiting = new_call(world_a, 1), new_call(world_a, 2)
+    assert lines.take(holder, 1)
+    redis.Redis.from_url(settings.REDIS_URL).delete(lines.KEY.format(tenant_id=world_a.tenant.pk))
+    lines.renew([holder.pk])
+    assert lines.held(world_a.tenant.pk) == 1
+    assert not lines.take(waiting, 1)
 
 
 def test_a_browser_call_takes_no_line_by_beating(world_a, line_store):
