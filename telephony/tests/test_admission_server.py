@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 
 import pytest
 from channels.db import database_sync_to_async
@@ -13,9 +15,10 @@ from django.test import Client
 
 from calls.models import Call, CallStatus
 from telephony.simulator import CallRefused
+from telephony.tests.fake_twilio import FakeTwilioRest
 from telephony.tests.test_admission import busy, connected, ring
 from telephony.tests.test_durability import _call_in_progress, bench_agent, serve
-from telephony.tests.test_end_to_end import caller_for
+from telephony.tests.test_end_to_end import ROOT, caller_for, server_env
 from telephony.twiml import LINES_BUSY_MESSAGE
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,3 +61,51 @@ async def test_a_killed_servers_line_frees_itself_and_admits_the_next_caller(
         assert busy(twiml)
         await asyncio.sleep(0.25)
     assert connected(twiml)
+
+
+async def test_a_full_server_hands_the_next_caller_the_busy_message_through_twilio(
+    world_a, twilio_rest
+):
+    """One call fills the server (CALLS_PER_PROCESS_MAX=1): the next caller's stream is
+    refused, the Call recorded, and a worker asks Twilio to say the busy message instead."""
+    await database_sync_to_async(bench_agent)(world_a)
+    FakeTwilioRest.requests.clear()
+    with serve(twilio_rest, CALLS_PER_PROCESS_MAX="1") as (process, port):
+        url = f"http://127.0.0.1:{port}"
+        first = caller_for(world_a, url)
+        talking = asyncio.create_task(first.run([]))
+        over = caller_for(world_a, url)
+        refused = None
+        try:
+            await _call_in_progress(first, beats=1)
+            refused = asyncio.create_task(over.run([]))
+            call = None
+            for _ in range(100):
+                call = await Call.objects.filter(twilio_call_sid=over.call_sid).afirst()
+                if call is not None and call.outcome:
+                    break
+                await asyncio.sleep(0.1)
+            assert call.status == CallStatus.COMPLETED and call.outcome == "lines_busy"
+            assert not refused.done()  # its socket waits for Twilio to take the call over
+            worker = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "manage.py", "rqworker", "telephony", "--burst"],
+                cwd=ROOT,
+                env=server_env(twilio_rest),
+                capture_output=True,
+                timeout=60,
+            )
+            assert worker.returncode == 0, worker.stderr.decode()[-2000:]
+        finally:
+            tasks = [t for t in (talking, refused) if t is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    first_call = await Call.objects.aget(twilio_call_sid=first.call_sid)
+    assert first_call.outcome != "lines_busy"
+    redirects = [
+        form["Twiml"][0]
+        for path, form in FakeTwilioRest.requests
+        if path.endswith(f"/Calls/{over.call_sid}.json") and "Twiml" in form
+    ]
+    assert len(redirects) == 1 and LINES_BUSY_MESSAGE in redirects[0]
