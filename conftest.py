@@ -86,6 +86,21 @@ def outsider(db):
     return get_user_model().objects.create_user("outsider", password="pw-for-tests", is_staff=True)
 
 
+@pytest.fixture(params=["redis", "database"])
+def line_store(request, settings) -> str:
+    """Each test that asks for it runs twice: with a tenant's lines (calls.lines) in Redis, as
+    deployed, and in the database, the embedded default with no Redis."""
+    if request.param == "database":
+        settings.REDIS_URL = ""
+    else:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for key in client.scan_iter("voiceapp:lines:*"):
+            client.delete(key)
+    return request.param
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_services(django_db_setup, django_db_blocker):
     """A clean Redis test database per run; and at the end, no stray connection (a thread of an

@@ -126,6 +126,7 @@ class CallAdmin(TenantModelAdmin):
         "stream_sid",
         "status",
         "status_changed_at",
+        "admitted_at",
         "answered_at",
         "ended_at",
         "duration_seconds",
@@ -160,6 +161,7 @@ class CallAdmin(TenantModelAdmin):
                 "fields": [
                     "status",
                     "status_timeline",
+                    "admitted_at",
                     "answered_at",
                     "ended_at",
                     "duration_seconds",

@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from calls import admission
 from calls import variables as call_variables
 from calls.actions import finish_call
 from calls.builtin_tools import parse_knowledge
@@ -219,13 +220,22 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
 async def open_call(
     call_id: int, transport: CallTransport, *, stream_sid: str = "", **options
 ) -> CallSession | None:
-    plan = await database_sync_to_async(plan_call)(call_id, stream_sid)
-    if plan is None:
-        return None
-    if "vad" not in options:
-        # Building a VAD model takes ~60-90 ms of CPU when the pool is empty: off the event
-        # loop, so a burst of new calls does not stall every other call's audio.
-        options["vad"] = await asyncio.to_thread(
-            VoiceActivityDetector, sample_rate=8000, **VAD_OPTIONS
-        )
-    return session_for(plan, transport, **options)
+    """The call's session, ready to start(); None when the call cannot be connected (see
+    plan_call). Raises LinesBusy, the call ended as such, when this process is at its cap."""
+    if not admission.process_load.reserve(call_id):
+        await database_sync_to_async(admission.refuse_for_process)(call_id)
+        raise admission.LinesBusy(call_id)
+    try:
+        plan = await database_sync_to_async(plan_call)(call_id, stream_sid)
+        if plan is None:
+            return None
+        if "vad" not in options:
+            # Building a VAD model takes ~60-90 ms of CPU when the pool is empty: off the event
+            # loop, so a burst of new calls does not stall every other call's audio.
+            options["vad"] = await asyncio.to_thread(
+                VoiceActivityDetector, sample_rate=8000, **VAD_OPTIONS
+            )
+        return session_for(plan, transport, **options)
+    finally:
+        # The caller starts the session (live_calls counts it) with no await in between.
+        admission.process_load.opened(call_id)

@@ -183,6 +183,10 @@ class Call(TenantOwned):
     # Touched every CALL_HEARTBEAT_SECONDS by the process holding the call's live session: a
     # call in progress whose heartbeat stops had its server die under it (calls.reaper).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the call was given one of its tenant's lines (calls.admission; only while the tenant
+    # has a cap): it holds it until it ends, or its heartbeat (before its audio starts, a short
+    # hold) runs out.
+    admitted_at = models.DateTimeField(null=True, blank=True)
     recording = models.FileField(upload_to="recordings/%Y/%m/", blank=True)
     # What the call used, per role and provider (calls.usage), and its price at the tenant's
     # rates when it ended (analytics.pricing): kept, so a later price change rewrites no history.

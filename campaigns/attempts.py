@@ -19,6 +19,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from calls.actions import finish_call
+from calls.admission import LINES_BUSY
 from calls.models import Call, CallEvent, CallStatus
 from calls.signals import call_ended
 from campaigns.models import (
@@ -61,6 +62,10 @@ def result_for(status: str, outcome: str, answered_by: str = "") -> str:
     AnsweredBy verdict if one came."""
     if outcome == "do_not_call":
         return AttemptResult.DO_NOT_CALL
+    if outcome == LINES_BUSY:
+        # Answered, but the server its stream reached was full (calls.admission): our line was
+        # busy, not the person; retried as a busy line is.
+        return AttemptResult.BUSY
     machine = answered_by.startswith("machine") or answered_by == "fax"
     if machine or outcome in ("answering_machine", "voicemail_left", "fax"):
         return AttemptResult.VOICEMAIL

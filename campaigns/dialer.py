@@ -4,13 +4,16 @@ The pass (voiceapp.cron every few seconds, or `manage.py run_dialer`) takes, per
 a lock on the tenant's row (so two passes never count the same free slot twice), the due
 scheduled attempts of its running campaigns: a do-not-call or opted-out number is skipped, an
 attempt outside its window is moved to the window's next opening, and the rest are claimed
-(scheduled → claimed) up to the campaign's and the tenant's caps of calls in flight, each
-claim queuing `dial_attempt` with a job id derived from the attempt and its claim
-(`attempt-<id>-<claim time>`, see dial_job_id).
+(scheduled → claimed) up to the campaign's and the tenant's caps of calls in flight and the
+tenant's free lines (calls.admission: inbound calls take them too), each claim queuing
+`dial_attempt` with a job id derived from the attempt and its claim (`attempt-<id>-<claim
+time>`, see dial_job_id).
 
 The job moves its attempt claimed → dialing by a conditional update, so a job that runs twice
 (or two workers given the same id) dials once; it opens the Call with the engine's outbound
-action and the contact's variables in the same transaction, then dials it through telephony.
+action and the contact's variables in the same transaction, takes one of the tenant's lines
+for it (none free: no Call, the claim given back, the attempt due for the next pass), then
+dials it through telephony.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
+from calls import admission
 from calls import variables as call_variables
 from calls.actions import open_outbound_call
 from campaigns import morning, windows
@@ -126,6 +130,9 @@ def _schedule_tenant(tenant_id: int, now: datetime.datetime, report: PassReport)
             .values_list("campaign_id", "n")
         )
         free = tenant_cap(tenant_id) - sum(flying.values())
+        lines_free = admission.free_lines(tenant)  # inbound calls share the tenant's lines
+        if lines_free is not None:
+            free = min(free, lines_free)
         campaigns = Campaign.objects.filter(tenant_id=tenant_id, status=CampaignStatus.RUNNING)
         for campaign in campaigns.order_by("pk"):
             if free <= 0:
@@ -239,6 +246,10 @@ def call_variables_for(campaign: Campaign, contact: Contact) -> dict[str, object
     return values
 
 
+class NoFreeLine(Exception):
+    """The attempt's tenant has every line busy (calls.admission): its call is not made."""
+
+
 def dial_attempt(attempt_id: int) -> None:
     """Dial a claimed attempt, once (see the module's doc). Safe to run twice."""
     now = timezone.now()
@@ -271,13 +282,23 @@ def dial_attempt(attempt_id: int) -> None:
             )
             return
         try:
-            call = open_outbound_call(
-                agent=campaign.agent,
-                to_number=contact.phone,
-                from_number=campaign.caller_id.number,
-                variables=call_variables_for(campaign, contact),
-                tenant=campaign.tenant,
+            with transaction.atomic():
+                call = open_outbound_call(
+                    agent=campaign.agent,
+                    to_number=contact.phone,
+                    from_number=campaign.caller_id.number,
+                    variables=call_variables_for(campaign, contact),
+                    tenant=campaign.tenant,
+                )
+                if not admission.admit(call, at="dialer"):
+                    raise NoFreeLine
+        except NoFreeLine:
+            # Every line of the tenant is busy: no call, no attempt used. The claim is given
+            # back and the contact stays due, for the next pass (with a line free) to dial.
+            Attempt.objects.filter(pk=attempt_id).update(
+                status=AttemptStatus.SCHEDULED, claimed_at=None, dialed_at=None
             )
+            return
         except (
             ValidationError,
             call_variables.TemplateError,

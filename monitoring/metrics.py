@@ -58,6 +58,12 @@ WEBHOOK_DELIVERIES = Counter(
     "voice_webhook_deliveries", "Webhook delivery attempts by resulting status.", ["status"]
 )
 PHRASE_CACHE = Counter("voice_phrase_cache", "Phrase cache look-ups.", ["result"])
+CALLS_REFUSED = Counter(
+    "voice_calls_refused",
+    "Calls refused for want of a line (admission control), by the cap that was full and where "
+    "it was checked; a campaign attempt left waiting counts here too.",
+    ["reason", "at"],
+)
 
 # Which timing comes from which role's provider (the others are the engine's own).
 STAGE_ROLE = {
@@ -148,3 +154,9 @@ def webhook_status(status: str, moved: int | bool = True) -> None:
 
 def phrase_cache(hit: bool) -> None:
     PHRASE_CACHE.labels("hit" if hit else "miss").inc()
+
+
+def call_refused(reason: str, at: str) -> None:
+    """A call was refused (or an attempt left waiting): `reason` the cap, `at` the check
+    (voice_webhook, stream, dial, dialer)."""
+    CALLS_REFUSED.labels(reason, at).inc()

@@ -8,6 +8,7 @@ from email.utils import parsedate_to_datetime
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
+from calls import admission
 from calls.actions import finish_call, open_inbound_call
 from calls.models import FINAL_STATUSES, Call, CallStatus
 from telephony import twiml
@@ -26,15 +27,19 @@ def _e164(value: str) -> str:
 def answer_call(account: TwilioAccount, params: QueryDict) -> str:
     """The TwiML for a call Twilio delivers to one of `account`'s numbers.
 
-    Records the Call first (the database is the source of truth), then connects it to the media
-    stream. A repeated webhook for the same CallSid reuses its Call. A number no active tenant
-    answers on gets a polite spoken goodbye, not an error.
+    Records the Call first (the database is the source of truth), then gives it one of its
+    tenant's lines and connects it to the media stream; with every line busy, the caller hears
+    so and the Call ends as "lines_busy". A repeated webhook for the same CallSid reuses its
+    Call. A number no active tenant answers on gets a polite spoken goodbye, not an error.
     """
     call_sid = params.get("CallSid", "")
     existing = Call.objects.filter(twilio_call_sid=call_sid).first() if call_sid else None
     if existing is not None:
-        if existing.tenant_id != account.tenant_id or existing.is_final:
+        if existing.tenant_id != account.tenant_id:
             return twiml.not_in_service()
+        if existing.is_final:
+            busy = existing.outcome == admission.LINES_BUSY
+            return twiml.lines_busy() if busy else twiml.not_in_service()
         return twiml.connect_stream(existing.pk, call_sid, account.account_sid)
 
     to_number, from_number = _e164(params.get("To", "")), _e164(params.get("From", ""))
@@ -56,6 +61,11 @@ def answer_call(account: TwilioAccount, params: QueryDict) -> str:
     )
     if call.tenant_id != account.tenant_id:
         return twiml.not_in_service()
+    if not admission.admit(call, at="voice_webhook"):
+        # Recorded before the caller hears it; Twilio's "completed" callback changes nothing.
+        cap = admission.tenant_cap(call.tenant)
+        admission.refuse(call.pk, reason=admission.TENANT_CAP, cap=cap)
+        return twiml.lines_busy()
     return twiml.connect_stream(call.pk, call_sid, account.account_sid)
 
 

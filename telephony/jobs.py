@@ -7,9 +7,10 @@ import logging
 from requests import RequestException
 from twilio.base.exceptions import TwilioRestException
 
+from calls import admission
 from calls.actions import finish_call
 from calls.models import Call, CallStatus, FirstSpeaker
-from telephony import dialing, rest
+from telephony import dialing, rest, twiml
 from telephony.models import PhoneNumber, TwilioAccount
 from telephony.signatures import public_url
 from voiceapp.jobs import enqueue
@@ -41,10 +42,36 @@ def request_hang_up(call_id: int) -> None:
     enqueue(hang_up_call, call_id, job_id=f"hangup-{call_id}", queue="telephony")
 
 
+def say_lines_busy(call_id: int) -> None:
+    """Replace the TwiML of a call refused at its media stream (the process was full) with the
+    "all our lines are busy" message: Twilio stops the stream, says it and hangs up."""
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None or not call.twilio_call_sid:
+        return
+    account = TwilioAccount.objects.filter(account_sid=call.twilio_account_sid).first()
+    if account is None:
+        log.warning("lines busy not told: the call's account is gone", extra={"call_id": call_id})
+        return
+    try:
+        outbound = call.direction == Call.Direction.OUTBOUND
+        rest.redirect(account, call.twilio_call_sid, twiml.lines_busy(outbound=outbound))
+    except (TwilioRestException, RequestException) as exc:
+        # The stream closes at its deadline and the TwiML after <Connect> hangs up: the caller
+        # is not left on an open line, only without the words.
+        log.warning(
+            "Twilio redirect to the busy message failed",
+            extra={"call_id": call_id, "error": str(exc)[:300]},
+        )
+
+
+def request_lines_busy(call_id: int) -> None:
+    enqueue(say_lines_busy, call_id, job_id=f"busy-{call_id}", queue="telephony")
+
+
 def dial_call(call_id: int) -> None:
     """Dial a queued outbound call. Safe to run twice: the call is claimed (queued ->
     initiated) before Twilio is asked, so a second run finds it taken and does nothing."""
-    call = Call.objects.select_related("agent").filter(pk=call_id).first()
+    call = Call.objects.select_related("agent", "tenant").filter(pk=call_id).first()
     if call is None or call.direction != Call.Direction.OUTBOUND:
         return
     if not call.apply_status(CallStatus.INITIATED, source="dial job"):
@@ -60,6 +87,13 @@ def dial_call(call_id: int) -> None:
     plan = dialing.plan_for(call)
     if plan.refused:
         _dial_failed(call, plan.refused, outcome=plan.outcome)
+        return
+    if not admission.admit(call, at="dial"):
+        # A campaign's attempt waits for a line before its call exists (campaigns.dialer);
+        # a call placed on its own (the API, the admin) is refused, saying why.
+        cap = admission.tenant_cap(call.tenant)
+        log.warning("outbound call %s not placed: all %d lines busy", call.pk, cap)
+        admission.refuse(call.pk, reason=admission.TENANT_CAP, status=CallStatus.FAILED, cap=cap)
         return
     account = number.account
     Call.objects.filter(pk=call.pk).update(twilio_account_sid=account.account_sid)

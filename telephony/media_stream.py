@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 
+from calls.admission import LinesBusy
 from calls.control import pending_controls
 from calls.engine.session import CallSession, TransportClosed
 from calls.live import open_call
 from calls.models import Call
 from telephony import stream_token
-from telephony.jobs import request_hang_up
+from telephony.jobs import request_hang_up, request_lines_busy
 from telephony.media_protocol import (
     Connected,
     Dtmf,
@@ -37,6 +38,9 @@ OnCall = Callable[[int], Awaitable[None]]
 
 REFUSED = 4403  # close code for a stream we will not serve
 NO_START = 4408  # close code for a socket that never said which call it carries
+# A stream refused for want of room waits this long for Twilio to take the call over with the
+# busy message (a REST request from a job: well under a second when all is well).
+BUSY_CLOSE_SECONDS = 10
 
 
 def _claim(call_id: int, call_sid: str, account_sid: str, stream_sid: str) -> str:
@@ -100,6 +104,7 @@ class TwilioMediaStream:
         self.refused = False
         self.start_seen = False
         self._start_deadline: asyncio.Task | None = None
+        self._busy_deadline: asyncio.Task | None = None
         self._closed = False
 
     def expect_start(self, seconds: float) -> None:
@@ -122,6 +127,9 @@ class TwilioMediaStream:
             await self._start(event)
         elif isinstance(event, Connected):
             return
+        elif self.refused:
+            if isinstance(event, Stop):  # the busy message took the call over (say_lines_busy)
+                await self._close(1000)
         elif self.session is None:
             log.warning(
                 "media stream message before start, skipped", extra={"event": type(event).__name__}
@@ -155,9 +163,13 @@ class TwilioMediaStream:
             await self._on_call(self.call_id)
             # A verdict that came before the group was joined is in the database.
             self._controls[:0] = await database_sync_to_async(pending_controls)(self.call_id)
-        session = await open_call(
-            self.call_id, self, stream_sid=start.stream_sid, **self.session_options
-        )
+        try:
+            session = await open_call(
+                self.call_id, self, stream_sid=start.stream_sid, **self.session_options
+            )
+        except LinesBusy:
+            await self._lines_busy()
+            return
         if session is None:
             self.refused = True
             await self._close(REFUSED)
@@ -167,6 +179,23 @@ class TwilioMediaStream:
         while self._controls:
             action, data = self._controls.pop(0)
             await session.control(action, **data)
+
+    async def _lines_busy(self) -> None:
+        """This process is full (the call is ended as such): Twilio is asked to say "all our
+        lines are busy" instead, which stops this stream. Closing it first would hang up on
+        the caller without a word, so it stays open until then, or BUSY_CLOSE_SECONDS."""
+        self.refused = True
+        await database_sync_to_async(request_lines_busy)(self.call_id)
+        self._busy_deadline = asyncio.create_task(
+            self._close_later(BUSY_CLOSE_SECONDS), name="media-stream-busy-deadline"
+        )
+
+    async def _close_later(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if not self._closed:
+            log.warning("busy message not confirmed within %s s: closing the stream", seconds)
+            self._closed = True
+            await self._close(1000)
 
     async def control(self, action: str, data: dict) -> None:
         """A command for the call from its group (calls.live.send_control)."""
@@ -197,8 +226,9 @@ class TwilioMediaStream:
         return refusal
 
     async def end(self, outcome: str) -> None:
-        if self._start_deadline is not None:
-            self._start_deadline.cancel()
+        for deadline in (self._start_deadline, self._busy_deadline):
+            if deadline is not None:
+                deadline.cancel()
         if self._closed:
             return
         self._closed = True

@@ -31,6 +31,21 @@ def not_in_service() -> str:
     return str(response)
 
 
+LINES_BUSY_MESSAGE = (
+    "Sorry, all our lines are busy right now. Please call again in a few minutes. Goodbye."
+)
+# A call we placed: the person did not call us, so they are not asked to call back.
+LINES_BUSY_OUTBOUND_MESSAGE = "Sorry, all our lines are busy right now. Goodbye."
+
+
+def lines_busy(*, outbound: bool = False) -> str:
+    """What a caller hears when no line is free for the call (admission control)."""
+    response = VoiceResponse()
+    response.say(LINES_BUSY_OUTBOUND_MESSAGE if outbound else LINES_BUSY_MESSAGE)
+    response.hangup()
+    return str(response)
+
+
 def cannot_take_call() -> str:
     """What a caller hears when we cannot answer the call at all (the database is down)."""
     response = VoiceResponse()

@@ -28,6 +28,14 @@ class Tenant(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Call recordings older than this many days are deleted (empty: kept).",
     )
+    max_concurrent_calls = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="The most calls on the phone at once, inbound and outbound, across every "
+        "server; a caller over it hears that all lines are busy, a campaign waits "
+        "(empty: the CALLS_PER_TENANT_MAX setting).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -70,6 +70,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _db_options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     _db_options.setdefault("timeout", DATABASE_TIMEOUT)  # sqlite3's busy wait (default 5 s)
+    # A deferred transaction that reads, then writes, fails at once with "database is locked"
+    # when another writer is busy (SQLite will not wait where waiting could deadlock): two
+    # webhooks at once in the demo did. IMMEDIATE takes the write lock at BEGIN, waiting for it.
+    _db_options.setdefault("transaction_mode", "IMMEDIATE")
 # On PostgreSQL, a bounded pool (psycopg_pool): every call's records, every webhook and every
 # handshake borrow a connection for one short operation and give it back, so hundreds of
 # concurrent calls share a few connections instead of exhausting the server's limit.
@@ -451,6 +455,12 @@ STREAM_OPEN_LIMIT_SECONDS = env_int(
     "STREAM_OPEN_LIMIT_SECONDS", STREAM_TOKEN_TTL + 60, minimum=STREAM_TOKEN_TTL
 )
 REAPER_INTERVAL_SECONDS = env_int("REAPER_INTERVAL_SECONDS", 60, minimum=1)
+# Admission control (calls.admission): the most live calls one process carries (its measured
+# capacity: bench/call_latency) and a tenant's default cap across every process (a tenant's own
+# "max concurrent calls" overrides it). 0: no cap. A call over either hears "all our lines are
+# busy" and is recorded with the outcome "lines_busy"; a campaign's attempt waits instead.
+CALLS_PER_PROCESS_MAX = env_int("CALLS_PER_PROCESS_MAX", 0, minimum=0)
+CALLS_PER_TENANT_MAX = env_int("CALLS_PER_TENANT_MAX", 0, minimum=0)
 # How often recordings past their tenant's retention policy are looked for (calls.retention).
 RECORDING_RETENTION_INTERVAL_SECONDS = env_int(
     "RECORDING_RETENTION_INTERVAL_SECONDS", 3600, minimum=60

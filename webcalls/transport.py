@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 
+from calls.admission import LINES_BUSY, LinesBusy
 from calls.engine.session import CallSession, TransportClosed
 from calls.live import open_call
 from calls.models import Call, CallEvent
@@ -55,7 +56,14 @@ class BrowserCall:
         self.call_id = call_id
         self._sender = asyncio.create_task(self._send_told(), name=f"webcall-{call_id}-feed")
         self.tell(protocol.encode_call(call_id, admin_url))
-        session = await open_call(call_id, self, recorder=FeedRecorder(call_id, self.tell))
+        try:
+            session = await open_call(call_id, self, recorder=FeedRecorder(call_id, self.tell))
+        except LinesBusy:
+            # A test call costs this process what a phone call does, so it counts against the
+            # process's cap (not against the tenant's lines: it holds no carrier line).
+            self.tell(protocol.encode_ended(LINES_BUSY, "this server is at its call capacity"))
+            await self._flush()
+            return False
         if session is None:
             reason = await database_sync_to_async(setup_refusal)(call_id)
             self.tell(protocol.encode_ended("setup_error", reason))

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from calls import lines
 from calls.models import Call, CallStatus
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def _touch(call_ids: list[int]) -> None:
     Call.objects.filter(pk__in=call_ids, status=CallStatus.IN_PROGRESS).update(
         heartbeat_at=timezone.now()
     )
+    lines.renew(call_ids)  # their tenants' lines stay held while they beat (calls.lines)
 
 
 live_calls = LiveCalls()
