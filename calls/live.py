@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.utils import timezone
+from django.db.models import JSONField, OuterRef, Subquery
 
 from calls import variables as call_variables
 from calls.actions import finish_call
@@ -40,6 +40,8 @@ class CallPlan:
     tools: list
     context: ToolContext
     notes: list[str]
+    # Commands recorded before the stream joined the call's group (the carrier's verdict).
+    controls: list[tuple[str, dict]] = field(default_factory=list)
 
 
 def _system_prompt(prompt: str, knowledge: dict[str, str], tenant) -> str:
@@ -89,11 +91,58 @@ def _rendered_texts(call: Call) -> dict[str, str] | None:
         return None
 
 
-def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
+@dataclass(frozen=True)
+class StreamClaim:
+    """The carrier's stream asking for the call: it gets the call only if the call is live, is
+    that carrier call and account's, and has no stream yet."""
+
+    call_sid: str
+    account_sid: str
+
+
+class StreamRefused(Exception):
+    """The stream does not get the call (the reason, in words)."""
+
+
+def _load_call(call_id: int) -> Call | None:
+    """The call with its agent, tenant and the answering-machine verdict recorded before its
+    stream joined the call's group (`amd_verdict`): one query."""
+    verdict = CallEvent.objects.filter(call_id=OuterRef("pk"), kind=CallEvent.Kind.AMD)
+    verdict = verdict.order_by("-at").values("data")[:1]
+    return (
+        Call.objects.select_related("agent", "tenant")
+        .annotate(amd_verdict=Subquery(verdict, output_field=JSONField()))
+        .filter(pk=call_id)
+        .first()
+    )
+
+
+def _refusal(call: Call | None, claim: StreamClaim) -> str:
+    if (
+        call is None
+        or call.is_final
+        or call.twilio_call_sid != claim.call_sid
+        or call.twilio_account_sid != claim.account_sid
+    ):
+        return "no such call in progress"
+    if call.stream_sid:
+        return "the call already has a media stream"
+    return ""
+
+
+def plan_call(
+    call_id: int, stream_sid: str = "", *, claim: StreamClaim | None = None
+) -> CallPlan | None:
     """Load the call's agent, fill in its texts and build its providers; mark the call in
     progress. None when the call cannot be connected (gone, ended, without an agent, or
-    missing a variable its agent's texts need: then it is ended as a "setup_error")."""
-    call = Call.objects.select_related("agent", "tenant").filter(pk=call_id).first()
+    missing a variable its agent's texts need: then it is ended as a "setup_error").
+
+    With `claim`, the stream `stream_sid` becomes the call's one stream, or StreamRefused says
+    why not. The database work is two statements on the happy path (the call read with its
+    agent, tenant and pending verdict; one UPDATE), on one trip to the database thread."""
+    call = _load_call(call_id)
+    if claim is not None and (reason := _refusal(call, claim)):
+        raise StreamRefused(reason)
     if call is None or call.is_final or call.agent is None:
         return None
     texts = _rendered_texts(call)
@@ -124,12 +173,16 @@ def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
         providers[role] = (metered(role, primary, meter), metered(role, fallback, meter))
         notes += role_notes
     # The first heartbeat: from here on this process answers for the call (calls.reaper).
-    Call.objects.filter(pk=call.pk).update(
-        heartbeat_at=timezone.now(), **({"stream_sid": stream_sid} if stream_sid else {})
-    )
-    call.apply_status(CallStatus.IN_PROGRESS, source="media stream")
+    if not call.connect_stream(stream_sid, claim=claim is not None):
+        if claim is not None:
+            raise StreamRefused("the call already has a media stream")
+        return None
     hints = sorted({w for topic in knowledge for w in topic.split()})
     hints += [h for t in tools for h in t.hints(context) if h not in hints]
+    verdict = call.amd_verdict if isinstance(call.amd_verdict, dict) else {}
+    controls = (
+        [("amd", {"answered_by": verdict["answered_by"]})] if verdict.get("answered_by") else []
+    )
     return CallPlan(
         call_id=call.pk,
         agent=AgentSettings(
@@ -150,6 +203,7 @@ def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
         tools=tools,
         context=context,
         notes=notes,
+        controls=controls,
     )
 
 
@@ -217,11 +271,23 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
 
 
 async def open_call(
-    call_id: int, transport: CallTransport, *, stream_sid: str = "", **options
+    call_id: int,
+    transport: CallTransport,
+    *,
+    stream_sid: str = "",
+    claim: StreamClaim | None = None,
+    pending: list[tuple[str, dict]] | None = None,
+    **options,
 ) -> CallSession | None:
-    plan = await database_sync_to_async(plan_call)(call_id, stream_sid)
+    """The call's session, ready to start(); None when the call cannot be connected (see
+    plan_call; StreamRefused with `claim`). Commands recorded for the call before its stream
+    joined the call's group go first into `pending` (the transport's queue of commands that
+    came before the session)."""
+    plan = await database_sync_to_async(plan_call)(call_id, stream_sid, claim=claim)
     if plan is None:
         return None
+    if pending is not None:
+        pending[:0] = plan.controls
     if "vad" not in options:
         # Building a VAD model takes ~60-90 ms of CPU when the pool is empty: off the event
         # loop, so a burst of new calls does not stall every other call's audio.
