@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -19,12 +18,14 @@ from calls.engine.hearing import VAD_OPTIONS, Hearing
 from calls.engine.recorder import CallRecorder
 from calls.engine.session import CallSession, CallTransport
 from calls.engine.speech import Listener, Speaker
+from calls.greeting import GreetingAhead, own_lines
 from calls.models import Call, CallEvent, CallStatus, FirstSpeaker
 from calls.providers import factory, phrase_cache
 from calls.providers.resilience import FallbackLLM
 from calls.tools import ToolContext, registry
 from calls.usage import UsageMeter, metered
 from calls.vad import VoiceActivityDetector
+from calls.vad_ahead import DetectorWhenReady
 from monitoring import metrics
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class CallPlan:
     notes: list[str]
     # Commands recorded before the stream joined the call's group (the carrier's verdict).
     controls: list[tuple[str, dict]] = field(default_factory=list)
+    # The agent's own fixed sentences the phrase cache keeps (calls.greeting.own_lines).
+    own_lines: dict[str, str] = field(default_factory=dict)
 
 
 def _system_prompt(prompt: str, knowledge: dict[str, str], tenant) -> str:
@@ -204,11 +207,16 @@ def plan_call(
         context=context,
         notes=notes,
         controls=controls,
+        own_lines=own_lines(agent, texts),
     )
 
 
-def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSession:
-    """A CallSession wired to the plan's providers, ready to start()."""
+def session_for(
+    plan: CallPlan, transport: CallTransport, *, greet_ahead: bool = False, **options
+) -> CallSession:
+    """A CallSession wired to the plan's providers, ready to start(). With `greet_ahead`, the
+    greeting's synthesis starts now (calls.greeting.GreetingAhead), unless the agent may never
+    greet (it waits for an answering machine's verdict first)."""
     # The recorder comes first, so that the providers' fallbacks can report to it.
     recorder = options.pop("recorder", None) or CallRecorder(plan.call_id)
 
@@ -218,7 +226,8 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
     stt, stt_fallback = plan.providers["stt"]
     llm, llm_fallback = plan.providers["llm"]
     tts, tts_fallback = plan.providers["tts"]
-    tts, tts_fallback = phrase_cache.cached(tts), phrase_cache.cached(tts_fallback)
+    tts = phrase_cache.cached(tts, own_lines=plan.own_lines)
+    tts_fallback = phrase_cache.cached(tts_fallback, own_lines=plan.own_lines)
     timeout = float(settings.PROVIDER_TIMEOUT_SECONDS)
     hedge = settings.PROVIDER_HEDGE_MS / 1000 or None
 
@@ -235,6 +244,18 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
             hedge_after=hedge,
         )
 
+    speaker = Speaker(
+        tts,
+        tts_fallback,
+        voice=plan.agent.voice,
+        language=plan.agent.language,
+        first_timeout=timeout,
+        idle_timeout=timeout,
+        hedge_after=hedge,
+        on_fallback=on_fallback,
+    )
+    if greet_ahead and plan.agent.first_speaker != FirstSpeaker.MACHINE_VERDICT:
+        speaker = GreetingAhead(speaker, plan.agent.greeting, name=f"greeting-{plan.call_id}")
     session = CallSession(
         call_id=plan.call_id,
         agent=plan.agent,
@@ -247,16 +268,7 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
             hedge_after=hedge,
             on_fallback=on_fallback,
         ),
-        speaker=Speaker(
-            tts,
-            tts_fallback,
-            voice=plan.agent.voice,
-            language=plan.agent.language,
-            first_timeout=timeout,
-            idle_timeout=timeout,
-            hedge_after=hedge,
-            on_fallback=on_fallback,
-        ),
+        speaker=speaker,
         tools=plan.tools,
         tool_context=plan.context,
         turn_model=smart_turn.score_async if settings.SMART_TURN else None,
@@ -290,8 +302,19 @@ async def open_call(
         pending[:0] = plan.controls
     if "vad" not in options:
         # Building a VAD model takes ~60-90 ms of CPU when the pool is empty: off the event
-        # loop, so a burst of new calls does not stall every other call's audio.
-        options["vad"] = await asyncio.to_thread(
-            VoiceActivityDetector, sample_rate=8000, **VAD_OPTIONS
+        # loop, so a burst of new calls does not stall every other call's audio, and not
+        # waited for, so the call (and its greeting) starts meanwhile.
+        options["vad"] = DetectorWhenReady(
+            lambda: VoiceActivityDetector(sample_rate=8000, **VAD_OPTIONS)
         )
-    return session_for(plan, transport, **options)
+    return session_for(plan, transport, greet_ahead=True, **options)
+
+
+async def start_call(session: CallSession) -> None:
+    """Start the session (the greeting goes out) and return once it can hear the caller: its
+    voice detector may still be loading (open_call does not wait for it), and the caller's
+    audio that comes meanwhile waits in the carrier's queue, as it did for the set-up."""
+    await session.start()
+    vad = session.hearing.vad
+    if isinstance(vad, DetectorWhenReady):
+        await vad.wait_ready()

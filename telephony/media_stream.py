@@ -11,7 +11,7 @@ from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 
 from calls.engine.session import CallSession, TransportClosed
-from calls.live import StreamClaim, StreamRefused, open_call
+from calls.live import StreamClaim, StreamRefused, open_call, start_call
 from telephony import stream_token
 from telephony.jobs import request_hang_up
 from telephony.media_protocol import (
@@ -145,7 +145,7 @@ class TwilioMediaStream:
             await self._close(REFUSED)
             return
         self.session = session
-        await session.start()
+        await start_call(session)
         while self._controls:
             action, data = self._controls.pop(0)
             await session.control(action, **data)
