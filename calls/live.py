@@ -9,6 +9,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import JSONField, OuterRef, Subquery
 
+from calls import hooks
 from calls import variables as call_variables
 from calls.actions import finish_call
 from calls.builtin_tools import parse_knowledge
@@ -180,6 +181,7 @@ def plan_call(
         if claim is not None:
             raise StreamRefused("the call already has a media stream")
         return None
+    hooks.run_sync_start_hooks(context)
     hints = sorted({w for topic in knowledge for w in topic.split()})
     hints += [h for t in tools for h in t.hints(context) if h not in hints]
     verdict = call.amd_verdict if isinstance(call.amd_verdict, dict) else {}

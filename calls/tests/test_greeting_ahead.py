@@ -10,7 +10,7 @@ import time
 import pytest
 from channels.db import database_sync_to_async
 
-from calls import greeting, hooks
+from calls import greeting, hooks, live
 from calls.engine.speech import Speaker
 from calls.providers import factory, phrase_cache
 from calls.providers.phrase_cache import MemoryStore
@@ -264,3 +264,36 @@ def test_an_agent_saved_through_the_api_has_its_greeting_prepared(shop, settings
     while not SYNTHESIZED and time.monotonic() < deadline:
         time.sleep(0.02)
     assert SYNTHESIZED == [("", "Welcome to Shop A on 555 0100.")]
+
+
+async def test_sync_start_hooks_run_once_in_the_set_up_and_async_ones_at_the_start(
+    shop, monkeypatch
+):
+    from threading import current_thread
+
+    ran: list[tuple[str, str]] = []
+
+    def sync_hook(ctx) -> None:
+        ran.append(("sync", current_thread().name))
+
+    async def async_hook(ctx) -> None:
+        ran.append(("async", "loop"))
+
+    planned = []
+    real_plan = live.plan_call
+
+    def plan_call(*args, **kwargs):
+        plan = real_plan(*args, **kwargs)
+        planned.append(list(ran))  # what had run when the set-up's trip ended
+        return plan
+
+    monkeypatch.setattr(live, "plan_call", plan_call)
+    hooks.on_call_start(sync_hook)
+    hooks.on_call_start(async_hook)
+    try:
+        await greeting_played(shop, monkeypatch)
+    finally:
+        hooks.unregister(sync_hook)
+        hooks.unregister(async_hook)
+    assert [kind for kind, _ in ran] == ["sync", "async"]  # each once
+    assert [[kind for kind, _ in seen] for seen in planned] == [["sync"]]
