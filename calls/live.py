@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -319,4 +320,16 @@ async def start_call(session: CallSession) -> None:
     await session.start()
     vad = session.hearing.vad
     if isinstance(vad, DetectorWhenReady):
-        await vad.wait_ready()
+        try:
+            await vad.wait_ready()
+        except asyncio.CancelledError:
+            # The carrier's side gave up meanwhile (its socket closed, and the consumer was
+            # cancelled before it could hear of it): the call ends now, with its records,
+            # rather than live on with nobody on it.
+            closing = asyncio.create_task(session.close("stream_closed"))
+            _closing.add(closing)
+            closing.add_done_callback(_closing.discard)
+            raise
+
+
+_closing: set[asyncio.Task] = set()  # closes started by start_call, kept until they finish

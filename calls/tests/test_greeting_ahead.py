@@ -11,7 +11,9 @@ import pytest
 from channels.db import database_sync_to_async
 
 from calls import greeting, hooks, live
+from calls.engine.heartbeat import live_calls
 from calls.engine.speech import Speaker
+from calls.models import Call
 from calls.providers import factory, phrase_cache
 from calls.providers.phrase_cache import MemoryStore
 from calls.tests.doubles import EnergyVad, ToneTTS
@@ -217,6 +219,14 @@ async def test_the_greeting_does_not_wait_for_the_voice_detector(shop, monkeypat
     finally:
         built.set()
     assert played
+    # The caller hung up while the detector was still loading: the call still ends.
+    for _ in range(200):
+        if shop.call.pk not in live_calls:
+            break
+        await asyncio.sleep(0.05)
+    assert shop.call.pk not in live_calls
+    call = await Call.objects.aget(pk=shop.call.pk)
+    assert call.outcome and call.is_final
 
 
 async def test_greeting_ahead_passes_other_words_to_the_speaker():
