@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from django.db.backends import utils
 
 from calls.models import Call, CallEvent
+from telephony import consumers
 from telephony.tests.conftest import energy_vad  # noqa: F401
 from telephony.tests.test_media_consumer import (  # noqa: F401
     _fresh_token_cache,
@@ -107,3 +108,26 @@ def test_an_ended_call_is_not_connected(world_a):
     Call.objects.get(pk=call.pk).apply_status("completed", source="status callback")
     assert not call.connect_stream("MZ" + "5" * 32, claim=True)
     assert Call.objects.get(pk=call.pk).stream_sid == ""
+
+
+async def test_a_handshake_with_the_tokens_cached_needs_no_trip_to_the_database(
+    live_world,  # noqa: F811
+    monkeypatch,
+):
+    first = communicator()
+    assert (await first.connect())[0]  # reads the accounts' tokens
+    await first.disconnect()
+    trips = []
+    real = consumers.database_sync_to_async
+
+    def counted(func, *args, **kwargs):
+        trips.append(func.__name__)
+        return real(func, *args, **kwargs)
+
+    monkeypatch.setattr(consumers, "database_sync_to_async", counted)
+    second = communicator()
+    assert (await second.connect())[0]
+    await second.disconnect()
+    forged = communicator(token="not-the-token")
+    assert not (await forged.connect())[0]  # the cached tokens still refuse a forgery
+    assert trips == []
