@@ -6,6 +6,7 @@ from django.urls import path
 from django.utils.safestring import mark_safe
 
 from calls.control import send_control_sync
+from calls.greeting import prepare_soon
 from calls.models import Agent, Call, CallEvent, CallStatus, Turn
 from calls.recordings import serve_recording
 from calls.tools import registry
@@ -43,6 +44,11 @@ class AgentAdmin(TenantModelAdmin):
     list_filter = ["stt_provider", "llm_provider", "tts_provider"]
     search_fields = ["name", "greeting", "system_prompt"]
     readonly_fields = ["created_at", "updated_at"]
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        prepare_soon(obj)  # the greeting synthesized before the next caller needs it
+
     fieldsets = [
         (
             None,

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.negotiation import BaseContentNegotiation
 
+from calls.greeting import prepare_soon
 from calls.models import Agent, Call, CallEvent, Turn
 from calls.recordings import serve_recording
 from voiceapp.api import TenantScopedReadOnlyViewSet, TenantScopedSerializer, TenantScopedViewSet
@@ -78,6 +79,14 @@ class CallSerializer(serializers.ModelSerializer):
 class AgentViewSet(TenantScopedViewSet):
     queryset = Agent.objects.all()
     serializer_class = AgentSerializer
+
+    def perform_create(self, serializer) -> None:
+        super().perform_create(serializer)
+        prepare_soon(serializer.instance)  # the greeting ready before the first caller
+
+    def perform_update(self, serializer) -> None:
+        super().perform_update(serializer)
+        prepare_soon(serializer.instance)
 
 
 class AnyAccept(BaseContentNegotiation):

@@ -12,8 +12,6 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from calls.models import CallEvent
-
 
 def call_group(call_id: int) -> str:
     """The Channels group of a call's live session (joined by the media consumer)."""
@@ -30,14 +28,3 @@ async def send_control(call_id: int, action: str, **data: Any) -> None:
 def send_control_sync(call_id: int, action: str, **data: Any) -> None:
     """send_control for sync code (webhooks, jobs, the admin)."""
     async_to_sync(send_control)(call_id, action, **data)
-
-
-def pending_controls(call_id: int) -> list[tuple[str, dict[str, Any]]]:
-    """Commands that reached the call before its session joined its group: the carrier's
-    answering-machine verdict, recorded by its webhook. (Sync.)"""
-    verdict = (
-        CallEvent.objects.filter(call_id=call_id, kind=CallEvent.Kind.AMD).order_by("at").last()
-    )
-    if verdict is None or not verdict.data.get("answered_by"):
-        return []
-    return [("amd", {"answered_by": verdict.data["answered_by"]})]

@@ -11,10 +11,11 @@ An app registers, in its AppConfig.ready():
         ...
 
 A hook may be async or sync (a sync one runs in the database thread, so it may use the ORM).
-Each runs once per call: start hooks before the agent first speaks, end hooks when the call
-ends, however it ends (a hang-up, an error, a socket gone). A hook that raises or takes longer
-than HOOK_TIMEOUT_SECONDS is logged and skipped; the others and the call go on. Start hooks
-delay the greeting, so they should be quick.
+Each runs once per call: start hooks before the agent first speaks (the sync ones within the
+call's set-up, on its one trip to the database thread: run_sync_start_hooks), end hooks when
+the call ends, however it ends (a hang-up, an error, a socket gone). A hook that raises or
+takes longer than HOOK_TIMEOUT_SECONDS is logged and skipped; the others and the call go on.
+Start hooks delay the greeting, so they should be quick.
 """
 
 from __future__ import annotations
@@ -62,9 +63,32 @@ def unregister(fn: Callable[..., Any]) -> None:
             hooks.remove(fn)
 
 
-async def run_start_hooks(ctx: ToolContext) -> None:
+class _StartHooksRun(set):
+    """The start hooks that already ran for a call (in its set-up)."""
+
+
+def run_sync_start_hooks(ctx: ToolContext) -> None:
+    """Run the sync start hooks now, in this thread: the call's set-up, already in the database
+    thread, saves each its own trip there, and the greeting the wait for it in the queue of
+    every call's database work. run_start_hooks then skips them. (A slow one delays the set-up
+    as it delayed the greeting; it cannot be cut short at HOOK_TIMEOUT_SECONDS here.)"""
+    ran = ctx.state(_StartHooksRun)
     for hook in list(_start):
-        await _run(hook, ctx)
+        if inspect.iscoroutinefunction(hook) or hook in ran:
+            continue
+        ran.add(hook)
+        try:
+            hook(ctx)
+        except Exception:  # an app's bug must not stop other apps' hooks or the call
+            name = getattr(hook, "__qualname__", repr(hook))
+            log.exception("call hook %s failed", name, extra={"call_id": ctx.call_id})
+
+
+async def run_start_hooks(ctx: ToolContext) -> None:
+    ran = ctx.state_if_any(_StartHooksRun) or set()
+    for hook in list(_start):
+        if hook not in ran:
+            await _run(hook, ctx)
 
 
 async def run_end_hooks(ctx: ToolContext, outcome: str) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.utils import timezone
+from django.db.models import JSONField, OuterRef, Subquery
 
-from calls import admission
+from calls import admission, hooks
 from calls import variables as call_variables
 from calls.actions import finish_call
 from calls.builtin_tools import parse_knowledge
@@ -20,12 +20,14 @@ from calls.engine.hearing import VAD_OPTIONS, Hearing
 from calls.engine.recorder import CallRecorder
 from calls.engine.session import CallSession, CallTransport
 from calls.engine.speech import Listener, Speaker
+from calls.greeting import GreetingAhead, own_lines
 from calls.models import Call, CallEvent, CallStatus, FirstSpeaker
 from calls.providers import factory, phrase_cache
 from calls.providers.resilience import FallbackLLM
 from calls.tools import ToolContext, registry
 from calls.usage import UsageMeter, metered
 from calls.vad import VoiceActivityDetector
+from calls.vad_ahead import DetectorWhenReady
 from monitoring import metrics
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,10 @@ class CallPlan:
     tools: list
     context: ToolContext
     notes: list[str]
+    # Commands recorded before the stream joined the call's group (the carrier's verdict).
+    controls: list[tuple[str, dict]] = field(default_factory=list)
+    # The agent's own fixed sentences the phrase cache keeps (calls.greeting.own_lines).
+    own_lines: dict[str, str] = field(default_factory=dict)
 
 
 def _system_prompt(prompt: str, knowledge: dict[str, str], tenant) -> str:
@@ -90,11 +96,58 @@ def _rendered_texts(call: Call) -> dict[str, str] | None:
         return None
 
 
-def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
+@dataclass(frozen=True)
+class StreamClaim:
+    """The carrier's stream asking for the call: it gets the call only if the call is live, is
+    that carrier call and account's, and has no stream yet."""
+
+    call_sid: str
+    account_sid: str
+
+
+class StreamRefused(Exception):
+    """The stream does not get the call (the reason, in words)."""
+
+
+def _load_call(call_id: int) -> Call | None:
+    """The call with its agent, tenant and the answering-machine verdict recorded before its
+    stream joined the call's group (`amd_verdict`): one query."""
+    verdict = CallEvent.objects.filter(call_id=OuterRef("pk"), kind=CallEvent.Kind.AMD)
+    verdict = verdict.order_by("-at").values("data")[:1]
+    return (
+        Call.objects.select_related("agent", "tenant")
+        .annotate(amd_verdict=Subquery(verdict, output_field=JSONField()))
+        .filter(pk=call_id)
+        .first()
+    )
+
+
+def _refusal(call: Call | None, claim: StreamClaim) -> str:
+    if (
+        call is None
+        or call.is_final
+        or call.twilio_call_sid != claim.call_sid
+        or call.twilio_account_sid != claim.account_sid
+    ):
+        return "no such call in progress"
+    if call.stream_sid:
+        return "the call already has a media stream"
+    return ""
+
+
+def plan_call(
+    call_id: int, stream_sid: str = "", *, claim: StreamClaim | None = None
+) -> CallPlan | None:
     """Load the call's agent, fill in its texts and build its providers; mark the call in
     progress. None when the call cannot be connected (gone, ended, without an agent, or
-    missing a variable its agent's texts need: then it is ended as a "setup_error")."""
-    call = Call.objects.select_related("agent", "tenant").filter(pk=call_id).first()
+    missing a variable its agent's texts need: then it is ended as a "setup_error").
+
+    With `claim`, the stream `stream_sid` becomes the call's one stream, or StreamRefused says
+    why not. The database work is two statements on the happy path (the call read with its
+    agent, tenant and pending verdict; one UPDATE), on one trip to the database thread."""
+    call = _load_call(call_id)
+    if claim is not None and (reason := _refusal(call, claim)):
+        raise StreamRefused(reason)
     if call is None or call.is_final or call.agent is None:
         return None
     texts = _rendered_texts(call)
@@ -125,12 +178,17 @@ def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
         providers[role] = (metered(role, primary, meter), metered(role, fallback, meter))
         notes += role_notes
     # The first heartbeat: from here on this process answers for the call (calls.reaper).
-    Call.objects.filter(pk=call.pk).update(
-        heartbeat_at=timezone.now(), **({"stream_sid": stream_sid} if stream_sid else {})
-    )
-    call.apply_status(CallStatus.IN_PROGRESS, source="media stream")
+    if not call.connect_stream(stream_sid, claim=claim is not None):
+        if claim is not None:
+            raise StreamRefused("the call already has a media stream")
+        return None
+    hooks.run_sync_start_hooks(context)
     hints = sorted({w for topic in knowledge for w in topic.split()})
     hints += [h for t in tools for h in t.hints(context) if h not in hints]
+    verdict = call.amd_verdict if isinstance(call.amd_verdict, dict) else {}
+    controls = (
+        [("amd", {"answered_by": verdict["answered_by"]})] if verdict.get("answered_by") else []
+    )
     return CallPlan(
         call_id=call.pk,
         agent=AgentSettings(
@@ -151,11 +209,17 @@ def plan_call(call_id: int, stream_sid: str = "") -> CallPlan | None:
         tools=tools,
         context=context,
         notes=notes,
+        controls=controls,
+        own_lines=own_lines(agent, texts),
     )
 
 
-def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSession:
-    """A CallSession wired to the plan's providers, ready to start()."""
+def session_for(
+    plan: CallPlan, transport: CallTransport, *, greet_ahead: bool = False, **options
+) -> CallSession:
+    """A CallSession wired to the plan's providers, ready to start(). With `greet_ahead`, the
+    greeting's synthesis starts now (calls.greeting.GreetingAhead), unless the agent may never
+    greet (it waits for an answering machine's verdict first)."""
     # The recorder comes first, so that the providers' fallbacks can report to it.
     recorder = options.pop("recorder", None) or CallRecorder(plan.call_id)
 
@@ -165,7 +229,8 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
     stt, stt_fallback = plan.providers["stt"]
     llm, llm_fallback = plan.providers["llm"]
     tts, tts_fallback = plan.providers["tts"]
-    tts, tts_fallback = phrase_cache.cached(tts), phrase_cache.cached(tts_fallback)
+    tts = phrase_cache.cached(tts, own_lines=plan.own_lines)
+    tts_fallback = phrase_cache.cached(tts_fallback, own_lines=plan.own_lines)
     timeout = float(settings.PROVIDER_TIMEOUT_SECONDS)
     hedge = settings.PROVIDER_HEDGE_MS / 1000 or None
 
@@ -182,6 +247,18 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
             hedge_after=hedge,
         )
 
+    speaker = Speaker(
+        tts,
+        tts_fallback,
+        voice=plan.agent.voice,
+        language=plan.agent.language,
+        first_timeout=timeout,
+        idle_timeout=timeout,
+        hedge_after=hedge,
+        on_fallback=on_fallback,
+    )
+    if greet_ahead and plan.agent.first_speaker != FirstSpeaker.MACHINE_VERDICT:
+        speaker = GreetingAhead(speaker, plan.agent.greeting, name=f"greeting-{plan.call_id}")
     session = CallSession(
         call_id=plan.call_id,
         agent=plan.agent,
@@ -194,16 +271,7 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
             hedge_after=hedge,
             on_fallback=on_fallback,
         ),
-        speaker=Speaker(
-            tts,
-            tts_fallback,
-            voice=plan.agent.voice,
-            language=plan.agent.language,
-            first_timeout=timeout,
-            idle_timeout=timeout,
-            hedge_after=hedge,
-            on_fallback=on_fallback,
-        ),
+        speaker=speaker,
         tools=plan.tools,
         tool_context=plan.context,
         turn_model=smart_turn.score_async if settings.SMART_TURN else None,
@@ -218,24 +286,58 @@ def session_for(plan: CallPlan, transport: CallTransport, **options) -> CallSess
 
 
 async def open_call(
-    call_id: int, transport: CallTransport, *, stream_sid: str = "", **options
+    call_id: int,
+    transport: CallTransport,
+    *,
+    stream_sid: str = "",
+    claim: StreamClaim | None = None,
+    pending: list[tuple[str, dict]] | None = None,
+    **options,
 ) -> CallSession | None:
     """The call's session, ready to start(); None when the call cannot be connected (see
-    plan_call). Raises LinesBusy, the call ended as such, when this process is at its cap."""
+    plan_call; StreamRefused with `claim`). Raises LinesBusy, the call ended as such, when this
+    process is at its cap. Commands recorded for the call before its stream joined the call's
+    group go first into `pending` (the transport's queue of commands that came before the
+    session)."""
     if not admission.process_load.reserve(call_id):
         await database_sync_to_async(admission.refuse_for_process)(call_id)
         raise admission.LinesBusy(call_id)
     try:
-        plan = await database_sync_to_async(plan_call)(call_id, stream_sid)
+        plan = await database_sync_to_async(plan_call)(call_id, stream_sid, claim=claim)
         if plan is None:
             return None
+        if pending is not None:
+            pending[:0] = plan.controls
         if "vad" not in options:
             # Building a VAD model takes ~60-90 ms of CPU when the pool is empty: off the event
-            # loop, so a burst of new calls does not stall every other call's audio.
-            options["vad"] = await asyncio.to_thread(
-                VoiceActivityDetector, sample_rate=8000, **VAD_OPTIONS
+            # loop, so a burst of new calls does not stall every other call's audio, and not
+            # waited for, so the call (and its greeting) starts meanwhile.
+            options["vad"] = DetectorWhenReady(
+                lambda: VoiceActivityDetector(sample_rate=8000, **VAD_OPTIONS)
             )
-        return session_for(plan, transport, **options)
+        return session_for(plan, transport, greet_ahead=True, **options)
     finally:
         # The caller starts the session (live_calls counts it) with no await in between.
         admission.process_load.opened(call_id)
+
+
+async def start_call(session: CallSession) -> None:
+    """Start the session (the greeting goes out) and return once it can hear the caller: its
+    voice detector may still be loading (open_call does not wait for it), and the caller's
+    audio that comes meanwhile waits in the carrier's queue, as it did for the set-up."""
+    await session.start()
+    vad = session.hearing.vad
+    if isinstance(vad, DetectorWhenReady):
+        try:
+            await vad.wait_ready()
+        except asyncio.CancelledError:
+            # The carrier's side gave up meanwhile (its socket closed, and the consumer was
+            # cancelled before it could hear of it): the call ends now, with its records,
+            # rather than live on with nobody on it.
+            closing = asyncio.create_task(session.close("stream_closed"))
+            _closing.add(closing)
+            closing.add_done_callback(_closing.discard)
+            raise
+
+
+_closing: set[asyncio.Task] = set()  # closes started by start_call, kept until they finish

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -257,6 +258,54 @@ class Call(TenantOwned):
         ):
             setattr(self, name, getattr(call, name))
         return True
+
+    def connect_stream(
+        self, stream_sid: str = "", *, claim: bool = False, source: str = "media stream"
+    ) -> bool:
+        """This process holds the call from now on: its first heartbeat, the stream's sid and
+        the status in progress (forward only and in the history, as apply_status would).
+
+        One UPDATE, conditional on the status this object was read with (a status callback
+        that lands in between makes it read again and retry), instead of a locking
+        transaction: opening a call is on the caller's wait for the greeting. With `claim`,
+        the stream sid is set only where the call has none yet, so of two streams presenting
+        the same token exactly one gets the call. False when it did not (another stream holds
+        the call, or it ended meanwhile)."""
+        for _ in range(5):
+            if self.is_final:
+                return False
+            now = timezone.now()
+            fields: dict[str, Any] = {"heartbeat_at": now}
+            if stream_sid:
+                fields["stream_sid"] = stream_sid
+            if STATUS_RANK[CallStatus.IN_PROGRESS] > STATUS_RANK[self.status]:
+                fields.update(
+                    status=CallStatus.IN_PROGRESS,
+                    status_changed_at=now,
+                    status_history=[
+                        *self.status_history,
+                        {"status": CallStatus.IN_PROGRESS, "at": now.isoformat(), "source": source},
+                    ],
+                    answered_at=self.answered_at or now,
+                    updated_at=now,
+                )
+            rows = Call.objects.filter(pk=self.pk, status=self.status)
+            if claim:
+                rows = rows.filter(stream_sid="")
+            if rows.update(**fields):
+                for name, value in fields.items():
+                    setattr(self, name, value)
+                return True
+            fresh = (
+                Call.objects.filter(pk=self.pk)
+                .values("status", "status_history", "stream_sid", "answered_at")
+                .first()
+            )
+            if fresh is None or (claim and fresh["stream_sid"]):
+                return False
+            for name, value in fresh.items():
+                setattr(self, name, value)
+        return False
 
 
 class Turn(models.Model):

@@ -1,4 +1,5 @@
-"""Loading the offline speech models before the first call needs them.
+"""Loading the offline speech models, and synthesizing the agents' greetings, before the first
+call needs them.
 
 Piper's voice takes ~3 s to load and whisper's ~0.6 s: paid by the first caller, that would
 trip the first-audio timeout and the call would start on the fallback voice. Daphne loads
@@ -39,5 +40,32 @@ def _load_turn_model() -> None:
         smart_turn.load_model()
 
 
-def preload_in_background() -> None:
-    threading.Thread(target=preload, name="speech-preload", daemon=True).start()
+def prepare_greetings() -> None:
+    """The fixed greetings of active tenants' agents into the phrase cache (calls.greeting)."""
+    from calls.greeting import prepare_active
+
+    started = time.monotonic()
+    try:
+        made = prepare_active()
+    except Exception:  # a greeting not ready is synthesized by its first call, not fatal here
+        log.exception("could not prepare the agents' greetings")
+        return
+    log.info("%s greeting sentence(s) synthesized in %.1fs", made, time.monotonic() - started)
+
+
+def warm_up() -> None:
+    """What a web process makes ready before its first call: the providers' TLS context, the
+    speech models (PRELOAD_SPEECH_MODELS), then the agents' greetings (PREPARE_GREETINGS)."""
+    from django.conf import settings
+
+    from calls.providers.http import tls_context
+
+    tls_context()  # the providers' shared TLS context (~25 ms of CPU), not the first call's
+    if settings.PRELOAD_SPEECH_MODELS:
+        preload()
+    if settings.PREPARE_GREETINGS:
+        prepare_greetings()
+
+
+def warm_up_in_background() -> None:
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()

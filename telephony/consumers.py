@@ -11,7 +11,7 @@ from django.conf import settings
 from calls.control import call_group
 from telephony.media_protocol import ProtocolError, decode
 from telephony.media_stream import REFUSED, TwilioMediaStream
-from telephony.signatures import stream_signers
+from telephony.signatures import cached_stream_signers, stream_signers
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +24,14 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in self.scope["headers"]}
-        signers = await database_sync_to_async(stream_signers)(
+        signed = (
             self.scope["path"],
             self.scope.get("query_string", b"").decode("latin1"),
             headers.get("x-twilio-signature", ""),
         )
+        signers = cached_stream_signers(*signed)
+        if signers is None:
+            signers = await database_sync_to_async(stream_signers)(*signed)
         if not signers:
             log.warning(
                 "media stream handshake refused: bad signature",

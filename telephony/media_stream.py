@@ -11,10 +11,8 @@ from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 
 from calls.admission import LinesBusy
-from calls.control import pending_controls
 from calls.engine.session import CallSession, TransportClosed
-from calls.live import open_call
-from calls.models import Call
+from calls.live import StreamClaim, StreamRefused, open_call, start_call
 from telephony import stream_token
 from telephony.jobs import request_hang_up, request_lines_busy
 from telephony.media_protocol import (
@@ -41,30 +39,6 @@ NO_START = 4408  # close code for a socket that never said which call it carries
 # A stream refused for want of room waits this long for Twilio to take the call over with the
 # busy message (a REST request from a job: well under a second when all is well).
 BUSY_CLOSE_SECONDS = 10
-
-
-def _claim(call_id: int, call_sid: str, account_sid: str, stream_sid: str) -> str:
-    """Make this stream the call's one stream; "" when it is, else why not.
-
-    A token opens one stream once: the stream sid is set only where it is still empty, in one
-    UPDATE, so of two sockets presenting the same token (at once or one after the other)
-    exactly one gets the call.
-    """
-    call = (
-        Call.objects.filter(pk=call_id)
-        .only("twilio_call_sid", "twilio_account_sid", "status")
-        .first()
-    )
-    if (
-        call is None
-        or call.is_final
-        or call.twilio_call_sid != call_sid
-        or call.twilio_account_sid != account_sid
-    ):
-        return "no such call in progress"
-    if not Call.objects.filter(pk=call_id, stream_sid="").update(stream_sid=stream_sid):
-        return "the call already has a media stream"
-    return ""
 
 
 def _raising_transport_closed(send: Send) -> Send:
@@ -152,30 +126,37 @@ class TwilioMediaStream:
                 "second start on a media stream, skipped", extra={"stream_sid": start.stream_sid}
             )
             return
-        reason = await self._refusal(start)
-        if reason:
-            self.refused = True
-            log.warning("media stream refused: %s", reason, extra={"call_sid": start.call_sid})
-            await self._close(REFUSED)
+        grant, reason = self._refusal(start)
+        if grant is None:
+            await self._refuse(reason, start)
             return
+        self.call_id = grant.call_id
         self.stream_sid = start.stream_sid
         if self._on_call is not None:
+            # Joined before the call is read: a verdict that comes after the read reaches the
+            # session through the group, one that came before is read with the call.
             await self._on_call(self.call_id)
-            # A verdict that came before the group was joined is in the database.
-            self._controls[:0] = await database_sync_to_async(pending_controls)(self.call_id)
         try:
             session = await open_call(
-                self.call_id, self, stream_sid=start.stream_sid, **self.session_options
+                self.call_id,
+                self,
+                stream_sid=start.stream_sid,
+                claim=StreamClaim(start.call_sid, grant.account_sid),
+                pending=self._controls,
+                **self.session_options,
             )
         except LinesBusy:
             await self._lines_busy()
+            return
+        except StreamRefused as refused:
+            await self._refuse(str(refused), start)
             return
         if session is None:
             self.refused = True
             await self._close(REFUSED)
             return
         self.session = session
-        await session.start()
+        await start_call(session)
         while self._controls:
             action, data = self._controls.pop(0)
             await session.control(action, **data)
@@ -206,24 +187,28 @@ class TwilioMediaStream:
             return
         await self.session.control(action, **data)
 
-    async def _refusal(self, start: Start) -> str:
+    def _refusal(self, start: Start) -> tuple[stream_token.StreamGrant | None, str]:
+        """The stream token's grant, or None and why the stream is not served (checks that
+        need no database; the call itself is checked as it is claimed, calls.live)."""
         if start.encoding != "audio/x-mulaw" or start.sample_rate != 8000 or start.channels != 1:
-            return f"unsupported media format {start.encoding}/{start.sample_rate}/{start.channels}"
+            return None, (
+                f"unsupported media format {start.encoding}/{start.sample_rate}/{start.channels}"
+            )
         token = start.custom_parameters.get("token", "")
         if not token:
-            return "no stream token"
+            return None, "no stream token"
         try:
             grant = stream_token.verify(token)
         except stream_token.InvalidStreamToken as exc:
-            return str(exc)
+            return None, str(exc)
         if grant.account_sid not in self.signers or grant.account_sid != start.account_sid:
-            return "stream token and signature are for different accounts"
-        refusal = await database_sync_to_async(_claim)(
-            grant.call_id, start.call_sid, grant.account_sid, start.stream_sid
-        )
-        if not refusal:
-            self.call_id = grant.call_id
-        return refusal
+            return None, "stream token and signature are for different accounts"
+        return grant, ""
+
+    async def _refuse(self, reason: str, start: Start) -> None:
+        self.refused = True
+        log.warning("media stream refused: %s", reason, extra={"call_sid": start.call_sid})
+        await self._close(REFUSED)
 
     async def end(self, outcome: str) -> None:
         for deadline in (self._start_deadline, self._busy_deadline):

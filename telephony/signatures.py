@@ -91,10 +91,26 @@ def stream_signers(path: str, query_string: str, signature: str) -> set[str]:
     Empty when nobody's did. (Sync: call it through database_sync_to_async.)"""
     if not signature:
         return set()
+    return _signers(_account_tokens(), path, query_string, signature)
+
+
+def cached_stream_signers(path: str, query_string: str, signature: str) -> set[str] | None:
+    """stream_signers from the cached tokens, without the database; None when they must be
+    read again (then ask stream_signers, in the database thread). A handshake with the tokens
+    cached need not queue for that thread behind every webhook and call record of a burst."""
+    if not signature:
+        return set()
+    loaded_at, tokens = _token_cache
+    if time.monotonic() - loaded_at > _TOKEN_CACHE_SECONDS:
+        return None
+    return _signers(tokens, path, query_string, signature)
+
+
+def _signers(
+    tokens: list[tuple[str, str]], path: str, query_string: str, signature: str
+) -> set[str]:
     url = _ws_base() + path
     params = dict(parse_qsl(query_string))
     return {
-        sid
-        for sid, token in _account_tokens()
-        if RequestValidator(token).validate(url, params, signature)
+        sid for sid, token in tokens if RequestValidator(token).validate(url, params, signature)
     }

@@ -15,10 +15,10 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from voiceapp.routing import websocket_urlpatterns  # noqa: E402
 
-if settings.PRELOAD_SPEECH_MODELS:
-    from calls.warmup import preload_in_background
+if settings.PRELOAD_SPEECH_MODELS or settings.PREPARE_GREETINGS:
+    from calls.warmup import warm_up_in_background
 
-    preload_in_background()
+    warm_up_in_background()
 
 if not settings.REDIS_URL:
     # No Redis, so no rq cron process: the web process keeps the schedule (the call reaper).

@@ -416,6 +416,9 @@ OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "", schemes=("https", "http"))
 OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
 PRELOAD_SPEECH_MODELS = env_bool("PRELOAD_SPEECH_MODELS", True)
+# Agents' fixed greetings synthesized into the phrase cache ahead of calls: when a web process
+# starts (active tenants' agents) and when an agent is saved in the admin or the API (a job).
+PREPARE_GREETINGS = env_bool("PREPARE_GREETINGS", True)
 # Provider health (health/): how often each configured provider is probed, and how long a probe
 # may take.
 HEALTH_CHECK_SECONDS = env_int("HEALTH_CHECK_SECONDS", 300, minimum=30)

@@ -18,6 +18,7 @@ from deepgram.listen.v1.types import (
 )
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from calls.providers import http
 from calls.providers.base import (
     MULAW_8K,
     STT,
@@ -64,7 +65,11 @@ class DeepgramSTT(STT):
                 agent=PRODUCTION.agent,
                 agent_rest=PRODUCTION.agent_rest,
             )
-        self._client = AsyncDeepgramClient(api_key=api_key, environment=environment)
+        self._client = AsyncDeepgramClient(
+            api_key=api_key,
+            environment=environment,
+            httpx_client=http.client(connect_timeout, follow_redirects=True),
+        )
         self._model = model
         self._endpointing_ms = endpointing_ms
         self._utterance_end_ms = utterance_end_ms

@@ -8,6 +8,7 @@ import httpx
 from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
 from deepgram.core.api_error import ApiError
 
+from calls.providers import http
 from calls.providers.base import MULAW_8K, TTS
 from calls.providers.errors import status_error, transport_error
 
@@ -31,7 +32,11 @@ class DeepgramTTS(TTS):
                 agent_rest=PRODUCTION.agent_rest,
             )
         self._client = AsyncDeepgramClient(
-            api_key=api_key, environment=environment, timeout=timeout, max_retries=0
+            api_key=api_key,
+            environment=environment,
+            timeout=timeout,
+            max_retries=0,
+            httpx_client=http.client(timeout, follow_redirects=True),
         )
 
     async def synthesize(

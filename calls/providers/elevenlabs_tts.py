@@ -8,6 +8,7 @@ import httpx
 from elevenlabs import AsyncElevenLabs
 from elevenlabs.core.api_error import ApiError
 
+from calls.providers import http
 from calls.providers.base import MULAW_8K, TTS
 from calls.providers.errors import status_error, transport_error
 
@@ -32,7 +33,12 @@ class ElevenLabsTTS(TTS):
         timeout: float = 10.0,
     ) -> None:
         # api_key is passed explicitly: the SDK reads its env var once, at import time.
-        self._client = AsyncElevenLabs(api_key=api_key, base_url=base_url, timeout=timeout)
+        self._client = AsyncElevenLabs(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            httpx_client=http.client(timeout, follow_redirects=True),
+        )
         self._model_id = model_id
         self._voice_id = voice_id
 

@@ -8,6 +8,7 @@ from typing import Any
 import groq
 import httpx
 
+from calls.providers import http
 from calls.providers.base import LLM, LLMEvent, ProviderError, ToolSpec
 from calls.providers.chat_stream import chat_events, chat_request
 from calls.providers.errors import status_error, transport_error
@@ -40,7 +41,11 @@ class GroqLLM(LLM):
     ) -> None:
         # No SDK retries: the engine decides whether a transient failure is worth the wait.
         self._client = groq.AsyncGroq(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout,
+            http_client=groq.DefaultAsyncHttpxClient(verify=http.tls_context()),
         )
         self._model = model
         self._temperature = temperature

@@ -12,6 +12,7 @@ from functools import partial
 import groq
 import httpx
 
+from calls.providers import http
 from calls.providers.base import MULAW_8K, STT, ProviderError, STTEvent, STTSession, Transcript
 from calls.providers.groq_llm import groq_error
 
@@ -45,7 +46,11 @@ class GroqWhisperSTT(STT):
         timeout: float = 10.0,
     ) -> None:
         self._client = groq.AsyncGroq(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout,
+            http_client=groq.DefaultAsyncHttpxClient(verify=http.tls_context()),
         )
         self._model = model
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import openai
 
+from calls.providers import http
 from calls.providers.base import LLM, LLMEvent, ToolSpec
 from calls.providers.chat_stream import chat_events, chat_request
 from calls.providers.errors import status_error, transport_error
@@ -30,7 +31,11 @@ class OpenAICompatibleLLM(LLM):
     ) -> None:
         self.name = name
         self._client = openai.AsyncOpenAI(
-            api_key=api_key or "none", base_url=base_url, max_retries=0, timeout=timeout
+            api_key=api_key or "none",
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout,
+            http_client=openai.DefaultAsyncHttpxClient(verify=http.tls_context()),
         )
         self._model = model
         self._temperature = temperature

@@ -9,6 +9,12 @@ LRU bound drop the one-offs catches them all for the price of one write per sent
 mark what is personal or changing (order numbers, prices, times, phone numbers): those are
 never stored, so no caller's details sit in the cache outside the call records' retention.
 
+An agent's own fixed lines (its greeting, re-prompt, goodbye and voicemail message when they
+hold no per-call variable, calls.greeting) are stored too, whatever their length and even with
+digits: a shop's phone number or opening hours in its greeting are the shop's words, the same on
+every call, not a caller's details. They are keyed by the agent as well (`own_lines`), so one
+agent's entry never plays on another's call.
+
 Where: Redis (REDIS_URL) so every Daphne process shares one cache and a restart keeps it;
 memory otherwise. Both bounded by PHRASE_CACHE_MAX_BYTES, least recently used first out.
 A cache that fails (Redis away) is a miss, never a failed sentence.
@@ -22,12 +28,11 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
 from django.conf import settings
 from redis import asyncio as aioredis
-from redis.exceptions import RedisError
 
 from calls.providers.base import TTS
 from monitoring import metrics
@@ -39,6 +44,9 @@ class PhraseStore(Protocol):
     async def get(self, key: str) -> bytes | None: ...
 
     async def put(self, key: str, audio: bytes) -> None: ...
+
+    async def release(self) -> None:
+        """Let go of what this event loop holds (a loop that ends: a job's asyncio.run)."""
 
 
 class MemoryStore:
@@ -68,6 +76,9 @@ class MemoryStore:
             while self.size > self.max_bytes:
                 _, dropped = self._items.popitem(last=False)
                 self.size -= len(dropped)
+
+    async def release(self) -> None:
+        return None
 
 
 class RedisStore:
@@ -117,6 +128,11 @@ class RedisStore:
             await redis.delete(f"{self.prefix}:a:{name}")
             total = await redis.decrby(f"{self.prefix}:bytes", size)
 
+    async def release(self) -> None:
+        client = self._clients.pop(id(asyncio.get_running_loop()), None)
+        if client is not None:
+            await client.aclose()
+
 
 def cacheable(text: str) -> bool:
     """Short, and with no digit (see the module's docstring)."""
@@ -133,9 +149,13 @@ class CachedTTS(TTS):
     """A TTS provider with the phrase cache in front: the same interface, the same name (its
     breaker and its metrics stay the provider's)."""
 
-    def __init__(self, inner: TTS, store: PhraseStore) -> None:
+    def __init__(
+        self, inner: TTS, store: PhraseStore, *, own_lines: Mapping[str, str] | None = None
+    ) -> None:
         self.inner = inner
         self.store = store
+        # The agent's own fixed sentences, each with the agent's scope (see the docstring).
+        self.own_lines = {" ".join(k.split()): v for k, v in (own_lines or {}).items()}
         self.name = inner.name
         self.output_format = inner.output_format
         self.remote = inner.remote
@@ -143,14 +163,11 @@ class CachedTTS(TTS):
     async def synthesize(
         self, text: str, *, voice: str = "", language: str = "en"
     ) -> AsyncIterator[bytes]:
-        if not cacheable(text):
+        key = self.key(text, voice=voice, language=language)
+        if key is None:
             async for chunk in self.inner.synthesize(text, voice=voice, language=language):
                 yield chunk
             return
-        # A provider whose voice depends on its own settings (a model file, a voice id from
-        # the environment) says so in `cache_identity`, so a change of them is a new voice.
-        identity = f"{self.name}/{getattr(self.inner, 'cache_identity', '')}"
-        key = phrase_key(identity, voice, language, self.output_format, text)
         audio = await self._get(key)
         metrics.phrase_cache(hit=audio is not None)
         if audio is not None:
@@ -163,11 +180,28 @@ class CachedTTS(TTS):
         # Only a sentence synthesized to its end is stored (a cancelled one raised above).
         await self._put(key, b"".join(chunks))
 
+    def key(self, text: str, *, voice: str = "", language: str = "en") -> str | None:
+        """Where `text` said in `voice` is kept; None when it is not kept (too long, digits,
+        and not one of the agent's own lines)."""
+        # A provider whose voice depends on its own settings (a model file, a voice id from
+        # the environment) says so in `cache_identity`, so a change of them is a new voice.
+        identity = f"{self.name}/{getattr(self.inner, 'cache_identity', '')}"
+        if not cacheable(text):
+            scope = self.own_lines.get(" ".join(text.split()))
+            if scope is None:
+                return None
+            identity = f"{scope}/{identity}"
+        return phrase_key(identity, voice, language, self.output_format, text)
+
+    async def has(self, key: str) -> bool:
+        """Whether the cache holds `key` now (a failing cache holds nothing)."""
+        return await self._get(key) is not None
+
     async def _get(self, key: str) -> bytes | None:
         try:
             return await self.store.get(key)
-        except (RedisError, OSError) as exc:
-            log.warning("phrase cache unavailable: %s", exc)
+        except Exception as exc:  # the cache only saves time: any failure of it is a miss
+            log.warning("phrase cache unavailable: %r", exc)
             return None
 
     async def _put(self, key: str, audio: bytes) -> None:
@@ -175,8 +209,8 @@ class CachedTTS(TTS):
             return
         try:
             await self.store.put(key, audio)
-        except (RedisError, OSError) as exc:
-            log.warning("phrase cache unavailable: %s", exc)
+        except Exception as exc:  # the audio was said; not keeping it costs a later synthesis
+            log.warning("phrase cache unavailable: %r", exc)
 
 
 _store: PhraseStore | None = None
@@ -195,9 +229,10 @@ def store() -> PhraseStore | None:
     return _store
 
 
-def cached(tts: TTS | None) -> TTS | None:
-    """`tts` behind this process's phrase cache (as it is when the cache is off or tts None)."""
+def cached(tts: TTS | None, *, own_lines: Mapping[str, str] | None = None) -> TTS | None:
+    """`tts` behind this process's phrase cache (as it is when the cache is off or tts None);
+    `own_lines`: the agent's own fixed sentences and its scope (calls.greeting.own_lines)."""
     phrases = store()
     if tts is None or phrases is None:
         return tts
-    return CachedTTS(tts, phrases)
+    return CachedTTS(tts, phrases, own_lines=own_lines)

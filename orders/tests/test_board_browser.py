@@ -60,6 +60,7 @@ def process_env() -> dict[str, str]:
         "DEBUG": "true",
         "ALLOWED_HOSTS": "localhost",
         "PRELOAD_SPEECH_MODELS": "false",
+        "PREPARE_GREETINGS": "false",
         "LOG_LEVEL": "warning",
     }
 
