@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
+from django.db import InterfaceError, OperationalError
 
 from calls.control import pending_controls
 from calls.engine.session import CallSession, TransportClosed
@@ -37,6 +40,32 @@ OnCall = Callable[[int], Awaitable[None]]
 
 REFUSED = 4403  # close code for a stream we will not serve
 NO_START = 4408  # close code for a socket that never said which call it carries
+# How long a stream's start keeps trying while the database is unavailable. An overloaded
+# process can keep every pooled connection busy past DATABASE_TIMEOUT for a moment; the call
+# is answered and its caller on the line, so its start waits rather than fails (and leaves
+# the call to the reaper).
+START_PATIENCE_SECONDS = 8.0
+
+T = TypeVar("T")
+
+
+async def patiently(step: Callable[..., Awaitable[T]], *args) -> T:
+    """`await step(*args)`, tried again with backoff while the database is unavailable, for up
+    to START_PATIENCE_SECONDS. A pool timeout fails before the step's first query, so a step
+    is not run twice; a connection lost after a claim's UPDATE leaves that stream refused."""
+    deadline = time.monotonic() + START_PATIENCE_SECONDS
+    delay = 0.1
+    while True:
+        try:
+            return await step(*args)
+        except (OperationalError, InterfaceError) as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "media stream: database unavailable, trying again (%s)", str(error).strip()[:200]
+            )
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 2)
 
 
 def _claim(call_id: int, call_sid: str, account_sid: str, stream_sid: str) -> str:
@@ -154,10 +183,10 @@ class TwilioMediaStream:
         if self._on_call is not None:
             await self._on_call(self.call_id)
             # A verdict that came before the group was joined is in the database.
-            self._controls[:0] = await database_sync_to_async(pending_controls)(self.call_id)
-        session = await open_call(
-            self.call_id, self, stream_sid=start.stream_sid, **self.session_options
-        )
+            self._controls[:0] = await patiently(
+                database_sync_to_async(pending_controls), self.call_id
+            )
+        session = await patiently(self._open_call, start.stream_sid)
         if session is None:
             self.refused = True
             await self._close(REFUSED)
@@ -167,6 +196,9 @@ class TwilioMediaStream:
         while self._controls:
             action, data = self._controls.pop(0)
             await session.control(action, **data)
+
+    async def _open_call(self, stream_sid: str) -> CallSession | None:
+        return await open_call(self.call_id, self, stream_sid=stream_sid, **self.session_options)
 
     async def control(self, action: str, data: dict) -> None:
         """A command for the call from its group (calls.live.send_control)."""
@@ -189,8 +221,12 @@ class TwilioMediaStream:
             return str(exc)
         if grant.account_sid not in self.signers or grant.account_sid != start.account_sid:
             return "stream token and signature are for different accounts"
-        refusal = await database_sync_to_async(_claim)(
-            grant.call_id, start.call_sid, grant.account_sid, start.stream_sid
+        refusal = await patiently(
+            database_sync_to_async(_claim),
+            grant.call_id,
+            start.call_sid,
+            grant.account_sid,
+            start.stream_sid,
         )
         if not refusal:
             self.call_id = grant.call_id
