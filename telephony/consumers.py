@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from calls.control import call_group
 from telephony.media_protocol import ProtocolError, decode
-from telephony.media_stream import REFUSED, TwilioMediaStream
+from telephony.media_stream import REFUSED, TwilioMediaStream, patiently
 from telephony.signatures import cached_stream_signers, stream_signers
 
 log = logging.getLogger(__name__)
@@ -22,6 +25,50 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     stream: TwilioMediaStream | None = None
     group: str = ""
 
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' consumer loop, less its cost per frame, and the call's end guaranteed.
+
+        Channels makes a task and an `asyncio.wait` for every message; here the socket's
+        messages are awaited straight from Daphne's queue and the group's in a task of their
+        own, still handled one at a time. However the consumer stops, the call ends with it:
+        Daphne cancels a consumer that has not finished APPLICATION_CLOSE_TIMEOUT_SECONDS
+        after its socket closed (an overloaded process, frames still queued before the
+        disconnect), and sends to a closed socket are dropped without an error, so a session
+        left behind would live on, beating, with nobody on the line.
+        """
+        self.scope = scope
+        self.base_send = send
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self._one_at_a_time = asyncio.Lock()
+        group_messages: asyncio.Task | None = None
+        try:
+            if self.channel_layer is not None:
+                self.channel_name = await self.channel_layer.new_channel()
+                group_messages = asyncio.create_task(self._group_messages())
+            while True:
+                message = await receive()
+                async with self._one_at_a_time:
+                    await self.dispatch(message)
+        except StopConsumer:
+            pass
+        finally:
+            if group_messages is not None:
+                group_messages.cancel()
+            if self.stream is not None:
+                # Its own task: a second cancellation does not stop the records being written.
+                await asyncio.shield(asyncio.ensure_future(self.stream.end("caller_hung_up")))
+
+    async def _group_messages(self) -> None:
+        try:
+            while True:
+                message = await self.channel_layer.receive(self.channel_name)
+                async with self._one_at_a_time:
+                    await self.dispatch(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the call goes on; only commands from outside no longer reach it
+            log.exception("the media stream's group messages stopped")
+
     async def connect(self) -> None:
         headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in self.scope["headers"]}
         signed = (
@@ -31,7 +78,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         )
         signers = cached_stream_signers(*signed)
         if signers is None:
-            signers = await database_sync_to_async(stream_signers)(*signed)
+            signers = await patiently(database_sync_to_async(stream_signers), *signed)
         if not signers:
             log.warning(
                 "media stream handshake refused: bad signature",

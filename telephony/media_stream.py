@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
+from django.db import InterfaceError, OperationalError
 
 from calls.admission import LinesBusy
 from calls.engine.session import CallSession, TransportClosed
@@ -39,6 +42,33 @@ NO_START = 4408  # close code for a socket that never said which call it carries
 # A stream refused for want of room waits this long for Twilio to take the call over with the
 # busy message (a REST request from a job: well under a second when all is well).
 BUSY_CLOSE_SECONDS = 10
+# How long a stream's start keeps trying while the database is unavailable. An overloaded
+# process can keep every pooled connection busy past DATABASE_TIMEOUT for a moment; the call
+# is answered and its caller on the line, so its start waits rather than fails (and leaves
+# the call to the reaper).
+START_PATIENCE_SECONDS = 8.0
+
+T = TypeVar("T")
+
+
+async def patiently(step: Callable[..., Awaitable[T]], *args) -> T:
+    """`await step(*args)`, tried again with backoff while the database is unavailable, for up
+    to START_PATIENCE_SECONDS. A pool timeout fails before the step's first query, so a step
+    is not run twice; a connection lost after a claim's UPDATE leaves that stream refused."""
+    deadline = time.monotonic() + START_PATIENCE_SECONDS
+    delay = 0.1
+    while True:
+        try:
+            return await step(*args)
+        except (OperationalError, InterfaceError) as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "media stream: database unavailable, trying again (%s)", str(error).strip()[:200]
+            )
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 2)
+
 
 
 def _raising_transport_closed(send: Send) -> Send:
@@ -137,14 +167,7 @@ class TwilioMediaStream:
             # session through the group, one that came before is read with the call.
             await self._on_call(self.call_id)
         try:
-            session = await open_call(
-                self.call_id,
-                self,
-                stream_sid=start.stream_sid,
-                claim=StreamClaim(start.call_sid, grant.account_sid),
-                pending=self._controls,
-                **self.session_options,
-            )
+            session = await patiently(self._open_call, start, grant)
         except LinesBusy:
             await self._lines_busy()
             return
@@ -160,6 +183,18 @@ class TwilioMediaStream:
         while self._controls:
             action, data = self._controls.pop(0)
             await session.control(action, **data)
+
+    async def _open_call(
+        self, start: Start, grant: stream_token.StreamGrant
+    ) -> CallSession | None:
+        return await open_call(
+            self.call_id,
+            self,
+            stream_sid=start.stream_sid,
+            claim=StreamClaim(start.call_sid, grant.account_sid),
+            pending=self._controls,
+            **self.session_options,
+        )
 
     async def _lines_busy(self) -> None:
         """This process is full (the call is ended as such): Twilio is asked to say "all our

@@ -132,7 +132,7 @@ class Hearing:
     async def on_audio(self, mulaw: bytes) -> None:
         pcm = ulaw_decode(mulaw)
         self._stream_ms += len(mulaw) // 8
-        vad_event = self.vad.feed(pcm)
+        vad_event = await self.vad.hear(pcm)  # scored with the other calls' windows
         if self._started_at is not None:
             self._keep_turn_audio(pcm)
         else:

@@ -79,6 +79,7 @@ class Playout:
 
     stats: PlayoutStats = field(default_factory=PlayoutStats)
     closed: bool = False  # the carrier's socket is gone; nothing more will be sent
+    stopped: bool = False  # the task sending the audio has ended (closed, or cancelled)
     paused: bool = False  # held back while the caller may be interrupting (see pause())
     _items: deque = field(default_factory=deque)  # _Audio and _Mark to send, in order
     _has_items: asyncio.Event = field(default_factory=asyncio.Event)
@@ -159,17 +160,21 @@ class Playout:
         return None
 
     async def drained(self) -> None:
-        """Wait until everything queued has been played (every mark echoed)."""
-        while self.busy:
+        """Wait until everything queued has been played (every mark echoed), or the playout
+        has stopped (its task ended: nothing queued will be sent any more)."""
+        loop = asyncio.get_running_loop()
+        while self.busy and not self.stopped:
             self._wake.clear()
             if not self._pending and not self._items and not self.paused:
                 await asyncio.sleep(max(0.0, self._play_end - self.clock()) + 0.01)
                 continue
+            # Not asyncio.timeout: on Python 3.11, a cancellation that lands as its deadline
+            # passes is swallowed, and the cancelled waiter loops on.
+            wake_up = loop.call_later(0.25, self._wake.set)
             try:
-                async with asyncio.timeout(0.25):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+                await self._wake.wait()
+            finally:
+                wake_up.cancel()
 
     async def clear(self) -> list[Utterance]:
         """Barge-in: drop what is queued, tell the carrier to drop what it buffered. Returns
@@ -259,6 +264,10 @@ class Playout:
             await self._run()
         except TransportClosed:
             self.closed = True
+        finally:
+            # Nothing more will be sent: whoever waits for the audio to drain stops waiting
+            # (a call closing cancels this task with audio still queued).
+            self.stopped = True
             self._wake.set()
 
     async def _run(self) -> None:

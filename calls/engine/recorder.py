@@ -11,12 +11,13 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
@@ -253,6 +254,24 @@ class CallRecorder:
             )
 
 
+# On PostgreSQL the calls' records are written on a few threads of their own: each call's
+# writer still writes its records in order (one batch at a time), but the calls' round trips
+# overlap instead of queueing behind the process's one database thread, where 200 calls ending
+# at once waited tens of seconds for their last records and final status. SQLite takes one
+# writer at a time: there they stay on the one thread.
+RECORD_THREADS = 4
+_record_threads: ThreadPoolExecutor | None = None
+
+
+def _in_database_thread(func: Callable[..., object]) -> Callable[..., Awaitable[object]]:
+    global _record_threads
+    if connection.vendor != "postgresql":
+        return database_sync_to_async(func)
+    if _record_threads is None:
+        _record_threads = ThreadPoolExecutor(RECORD_THREADS, thread_name_prefix="records")
+    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_record_threads)
+
+
 # Errors that may pass: a lock or statement timeout, a dropped connection, an exhausted pool.
 TRANSIENT = (OperationalError, InterfaceError)
 BATCH_MAX = 200
@@ -260,7 +279,7 @@ RETRY_FIRST, RETRY_MAX = 0.25, 5.0
 
 
 async def _retrying(func: Callable[..., object], *args, give_up_after: float) -> bool:
-    """Run `func(*args)` in the database thread until it succeeds (True) or transient errors
+    """Run `func(*args)` in a database thread until it succeeds (True) or transient errors
     have lasted `give_up_after` seconds (False). Other database errors are raised."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + give_up_after
@@ -269,7 +288,7 @@ async def _retrying(func: Callable[..., object], *args, give_up_after: float) ->
     while True:
         attempt += 1
         try:
-            await database_sync_to_async(func)(*args)
+            await _in_database_thread(func)(*args)
             return True
         except TRANSIENT as error:
             left = deadline - loop.time()
@@ -289,8 +308,8 @@ def _run_batch(ops: list[Op]) -> None:
     with transaction.atomic():
         timeout = settings.RECORDER_STATEMENT_TIMEOUT_MS
         if timeout and connection.vendor == "postgresql":
-            # Every call's writes share the process's one database thread: a lock must not
-            # hold it (and a pooled connection) for long. The batch fails and is retried.
+            # Every call's writes share a few database threads: a lock must not hold one (and
+            # a pooled connection) for long. The batch fails and is retried.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout)])
         for op in ops:

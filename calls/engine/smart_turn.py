@@ -27,6 +27,7 @@ import importlib.metadata
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -135,7 +136,8 @@ class SmartTurnModel:
 _model: SmartTurnModel | None = None
 _failure: ProviderError | None = None
 _model_lock = threading.Lock()
-_executor = ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1), thread_name_prefix="turn")
+WORKERS = min(2, os.cpu_count() or 1)
+_executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="turn")
 
 
 def load_model() -> SmartTurnModel:
@@ -175,6 +177,22 @@ def score(pcm16_8k: bytes) -> float:
     return load_model().score(pcm16_8k)
 
 
-async def score_async(pcm16_8k: bytes) -> float:
-    """`score` on the turn model's worker threads, so the event loop keeps running."""
-    return await asyncio.get_running_loop().run_in_executor(_executor, score, pcm16_8k)
+# A score that waited this long for a worker is skipped. The turn waits TurnDetector.model_wait
+# (0.4 s) for a score once the recogniser's text is in, so by then it has almost always ended
+# without it; and an overloaded process (200 calls on a core) would otherwise queue scores
+# faster than it runs them, each 60-80 ms of a core, taking the cores from every call's audio.
+STALE_AFTER = 1.0
+
+
+def _score_unless_stale(pcm16_8k: bytes, queued_at: float) -> float | None:
+    if time.monotonic() - queued_at > STALE_AFTER:
+        return None
+    return score(pcm16_8k)
+
+
+async def score_async(pcm16_8k: bytes) -> float | None:
+    """`score` on the turn model's worker threads, so the event loop keeps running; None (no
+    verdict: the turn ends on the VAD and the text) when it waited STALE_AFTER for a worker."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _executor, _score_unless_stale, pcm16_8k, time.monotonic()
+    )

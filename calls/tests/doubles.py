@@ -49,6 +49,9 @@ class EnergyVad:
             return SpeechEnd(self._last_voice_ms)
         return None
 
+    async def hear(self, pcm16: bytes):
+        return self.feed(pcm16)
+
     @property
     def maybe_speaking(self) -> bool:
         return not self.speaking and self._run > 0
@@ -64,7 +67,7 @@ class EnergyVad:
         return SpeechEnd(self._last_voice_ms)
 
     def close(self) -> None:
-        """Nothing to give back (the real detector returns its model to a pool)."""
+        """Nothing to let go of."""
 
 
 class ScriptedSTTSession(STTSession):

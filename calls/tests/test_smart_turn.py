@@ -215,10 +215,38 @@ async def test_calls_score_concurrently_off_the_event_loop(model, monkeypatch):
         return real_score(pcm16_8k)
 
     monkeypatch.setattr(smart_turn, "score", recording_score)
+    monkeypatch.setattr(smart_turn, "STALE_AFTER", 60)  # a loaded test machine is no overload
     async with asyncio.timeout(60):
         got = await asyncio.gather(*(smart_turn.score_async(turn) for turn in turns * 3))
     assert got == expected * 3
     assert loop_thread not in threads
+
+
+async def test_a_score_that_waited_too_long_for_a_worker_is_skipped(monkeypatch):
+    """An overloaded process does not queue turn scores without bound: one that waited longer
+    than STALE_AFTER is skipped (no verdict), its 60-80 ms of a core not spent."""
+    release = threading.Event()
+    ran = []
+
+    def slow_score(pcm16_8k):
+        ran.append(pcm16_8k)
+        release.wait(5)
+        return 0.9
+
+    monkeypatch.setattr(smart_turn, "score", slow_score)
+    monkeypatch.setattr(smart_turn, "STALE_AFTER", 0.2)
+    busy = [
+        asyncio.ensure_future(smart_turn.score_async(b"busy")) for _ in range(smart_turn.WORKERS)
+    ]
+    late = asyncio.ensure_future(smart_turn.score_async(b"late"))  # every worker is busy
+    await asyncio.sleep(0.5)
+    release.set()
+    async with asyncio.timeout(10):
+        assert await asyncio.gather(*busy) == [0.9] * smart_turn.WORKERS
+        assert await late is None
+    assert b"late" not in ran
+    fresh = await smart_turn.score_async(b"fresh")  # an idle worker scores at once
+    assert fresh == 0.9 and ran[-1] == b"fresh"
 
 
 def test_start_up_preloads_the_turn_model(fresh_loader, monkeypatch):

@@ -4,7 +4,13 @@ import pytest
 from calls.audio import convert_audio
 from calls.providers.base import PCM16_8K, AudioFormat
 from calls.providers.local_tts import piper_pcm16
-from calls.vad import GATE_AFTER_WINDOWS, SpeechEnd, SpeechStart, VoiceActivityDetector
+from calls.vad import (
+    GATE_AFTER_WINDOWS,
+    SpeechEnd,
+    SpeechStart,
+    VoiceActivityDetector,
+    model_for,
+)
 
 FRAME = 320  # 20 ms of PCM16 at 8 kHz
 LEAD_MS = 500
@@ -108,15 +114,14 @@ def test_concurrent_detectors_keep_their_own_state(speech):
     assert interleaved == alone
 
 
-def test_a_reused_model_starts_from_a_clean_state(speech):
+def test_every_detector_shares_the_one_model_and_starts_clean(speech):
     pcm, _onset, _offset = speech
     first = VoiceActivityDetector()
-    model = first._model
     fresh_trace = probabilities(first, pcm)  # ends mid-sentence state, as a hung-up call would
     first.close()
 
     second = VoiceActivityDetector()
-    assert second._model is model  # borrowed back from the pool, not loaded again
+    assert second.model is first.model is model_for(8000)  # loaded once per process
     assert probabilities(second, pcm) == fresh_trace
 
 
@@ -133,21 +138,20 @@ def test_only_silero_rates_are_accepted():
         VoiceActivityDetector(sample_rate=22050)
 
 
-def test_quiet_windows_skip_the_model(monkeypatch):
+def test_quiet_windows_skip_the_model():
     """The caller listening costs next to nothing: once the line has been near-silent for a
     quarter of a second, its windows no longer reach silero."""
     detector = VoiceActivityDetector()
-    calls = []
-    real = detector._model.process
-    monkeypatch.setattr(detector._model, "process", lambda window: calls.append(1) or real(window))
+    model = model_for(8000)
+    before = model.windows_scored
     quiet = (np.random.default_rng(1).normal(0, 30, 160)).astype("<i2").tobytes()  # ~ -60 dBFS
     for _ in range(50):  # 1 s: 31 windows
         assert detector.feed(quiet) is None
-    assert len(calls) == GATE_AFTER_WINDOWS
+    assert model.windows_scored - before == GATE_AFTER_WINDOWS
     loud = (np.sin(np.arange(160) / 3) * 8000).astype("<i2").tobytes()
     for _ in range(5):
         detector.feed(loud)
-    assert calls  # a loud window is scored by the model
+    assert model.windows_scored - before > GATE_AFTER_WINDOWS  # a loud window is scored
     detector.close()
 
 
