@@ -109,6 +109,9 @@ class ScaleOut:
     workers: int = 1
     cron: bool = True
     pin: bool = False  # web process i on CPU i (mod the CPUs there are)
+    # From the settings when 0 (a process without Django, the benchmark, gives them):
+    tunnel_seconds: int = 0  # WEBSOCKET_TIMEOUT_SECONDS: how long HAProxy keeps a socket
+    close_seconds: int = 0  # APPLICATION_CLOSE_TIMEOUT_SECONDS: a web process's shutdown
     web: list[WebProcess] = field(default_factory=list)
     others: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -167,12 +170,14 @@ class ScaleOut:
         servers = "\n".join(
             f"    server {w.name} 127.0.0.1:{w.port} check inter 1s fall 2 rise 1" for w in self.web
         )
-        from django.conf import settings
+        if not self.tunnel_seconds:
+            from django.conf import settings
 
+            self.tunnel_seconds = settings.WEBSOCKET_TIMEOUT_SECONDS
         return HAPROXY_CONFIG.format(
             maxconn=max(4096, 1000 * self.processes),
             stats_socket=self.stats_socket,
-            tunnel_seconds=settings.WEBSOCKET_TIMEOUT_SECONDS,
+            tunnel_seconds=self.tunnel_seconds,
             bind=self.bind,
             port=self.port,
             served_by=SERVED_BY,
@@ -267,12 +272,13 @@ class ScaleOut:
     # ---------------------------------------------------------------- stop
 
     def stop(self) -> None:
-        from django.conf import settings
+        if not self.close_seconds:
+            from django.conf import settings
 
+            self.close_seconds = settings.APPLICATION_CLOSE_TIMEOUT_SECONDS
         # Each web process closes its calls (outcome server_shutdown) within the application
         # close timeout; give it that and a little more.
-        grace = settings.APPLICATION_CLOSE_TIMEOUT_SECONDS + 5
-        _stop([w.process for w in self.web if w.process], grace)
+        _stop([w.process for w in self.web if w.process], self.close_seconds + 5)
         for name in ("haproxy", "cron"):
             _stop([self.others.pop(name)] if name in self.others else [], 10)
         # rq's warm shutdown: a job in hand is finished first.
