@@ -38,8 +38,8 @@ Figures for the product, per N:
 - server-added latency: from the server's own per-turn timings (calls_turn.timings, ms after
   the caller's end of speech): first_frame_sent - endpoint - (STT + LLM + TTS delays), i.e.
   what the server adds between its VAD deciding the caller stopped and the first agent frame
-  being handed to the socket, beyond what the (fake) providers take (this includes the first
-  sentence's streaming at 100 tokens/s, 60 ms);
+  being handed to the socket, beyond what the (fake) providers take (their fixed delays and
+  the first sentence's streaming: 6 tokens after the first at 100/s, 60 ms);
 - client view: the caller's measured latency (first agent frame received after the caller's
   last frame sent) minus the VAD's decision delay (the stop hangover plus the line's trailing
   silence and window alignment, measured offline by feeding the same line to the same VAD)
@@ -681,8 +681,11 @@ def server_timings(call_sids: list[str]) -> list[dict[str, int]]:
 def analyse(
     result: Round, delays: dict[str, float], vad_delay_ms: float, records: bool = True
 ) -> None:
+    from bench.fake_providers import first_sentence_seconds
+
     stt, llm, tts = (delays[r] * 1000 for r in ("stt", "llm", "tts"))
-    providers = stt + llm + tts
+    streaming = first_sentence_seconds() * 1000
+    providers = stt + llm + tts + streaming
     sids = [o.call_sid for o in result.outcomes if o.report is not None]
     for timings in server_timings(sids) if records else []:
         needed = ("endpoint", "stt_final", "llm_first_token", "tts_first_audio")
@@ -694,7 +697,7 @@ def analyse(
         for stage, value in (
             ("stt", timings["stt_final"] - end - stt),
             ("llm", timings["llm_first_token"] - timings["stt_final"] - llm),
-            ("tts", timings["tts_first_audio"] - timings["llm_first_token"] - tts),
+            ("tts", timings["tts_first_audio"] - timings["llm_first_token"] - streaming - tts),
             ("send", sent - timings["tts_first_audio"]),
         ):
             result.stages.setdefault(stage, []).append(value)
@@ -706,7 +709,7 @@ def analyse(
                 raw = reply.latency * 1000
                 result.client_raw.append(raw)
                 result.client_view.append(raw - vad_delay_ms - providers)
-                result.overhead.append(raw - providers)
+                result.overhead.append(raw - (stt + llm + tts))
 
 
 # ---------------------------------------------------------------- the table
@@ -804,8 +807,9 @@ def render(
         "-" * total,
         *(line(row) for row in rows),
         "-" * total,
-        "server-added: first_frame_sent - endpoint - provider delays, from the server's turn "
-        "timings (after its VAD decided speech ended).",
+        "server-added: first_frame_sent - endpoint - provider delays (the fixed ones and the "
+        "first sentence's streaming, 60 ms), from the server's turn timings (after its VAD "
+        "decided speech ended).",
         f"client view: client raw - VAD decision delay ({vad_delay_ms:.0f} ms: 240 ms stop "
         "hangover + the line's trailing silence + window alignment, measured offline; "
         "+-16 ms per reply) - provider delays.",
@@ -824,7 +828,8 @@ def render(
     if stage_rows:
         out += [
             "server-added by stage, ms p50/p95 (stt: endpoint->stt_final, llm: ->first token, "
-            "tts: ->first audio, each minus its provider delay; send: first audio->first frame "
+            "tts: ->first audio, each minus its provider delay (tts: and the first sentence's "
+            "streaming); send: first audio->first frame "
             "sent):",
             *stage_rows,
         ]
@@ -1108,6 +1113,8 @@ def measure(label: str, new_target, counts: list[int], args, line: bytes, delays
             )
             for problem, count in _problems(result)[:3]:
                 print(f"  dropped: {count} x {problem}", flush=True)
+            if spread := _spread(result):
+                print(f"  calls held, by process: {spread}", flush=True)
             if gone := target.exited():
                 run.failure = f"{label} server exited during N={n}: {gone}"
                 break
@@ -1120,6 +1127,17 @@ def measure(label: str, new_target, counts: list[int], args, line: bytes, delays
     if run.failure:
         print(f"stopped early: {run.failure}", flush=True)
     return run
+
+
+def _spread(result: Round) -> str:
+    """How the balancer spread the calls (HAProxy's X-Served-By on each stream's handshake)."""
+    from voiceapp.scaleout import SERVED_BY
+
+    held: dict[str, int] = {}
+    for o in result.outcomes:
+        if o.report is not None and (name := o.report.stream_headers.get(SERVED_BY.lower())):
+            held[name] = held.get(name, 0) + 1
+    return ", ".join(f"{name} {count}" for name, count in sorted(held.items()))
 
 
 def main(argv: list[str] | None = None) -> None:

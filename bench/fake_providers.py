@@ -67,6 +67,14 @@ def delays() -> dict[str, float]:
     }
 
 
+def first_sentence_seconds() -> float:
+    """How long the LLM streams before its first sentence is complete, after the first token
+    (part of the providers' time, like the fixed delays)."""
+    rate = float(os.environ.get("BENCH_LLM_TOKENS_PER_SEC", DEFAULT_TOKENS_PER_SEC))
+    gaps = next(n for n, token in enumerate(LLM_TOKENS) if token.strip() in ".?!")
+    return gaps / rate if rate > 0 else 0.0
+
+
 def _tone(seconds: float = 1.0) -> bytes:
     """A 440 Hz tone at about -12 dBFS, mu-law 8 kHz, a whole number of periods long."""
     import numpy as np

@@ -137,6 +137,14 @@ class ScaleOut:
         if self.processes < 1:
             raise ScaleOutError("at least one web process")
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if not self.env.get("PROMETHEUS_MULTIPROC_DIR"):
+            # One /metrics for the fleet: every process writes here, a scrape of any sums them
+            # (monitoring.multiprocess); a new, empty directory, as the fleet starts here.
+            metrics = self.log_dir / "metrics"
+            metrics.mkdir(exist_ok=True)
+            for stale in metrics.glob("*.db"):
+                stale.unlink()
+            self.env = {**self.env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
         self.port = self.port or free_port()
         cpus = sorted(os.sched_getaffinity(0))
         self.web = [

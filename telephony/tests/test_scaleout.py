@@ -211,7 +211,9 @@ async def test_a_board_on_each_process_sees_an_order_placed_through_a_call_held_
         task = asyncio.create_task(caller.run([speech(line) for line in lines]))
         holder = await held_by(scaleout, caller, task)
         await asyncio.wait_for(task, 180)
-        order = await Order.objects.aget(call__twilio_call_sid=caller.call_sid)
+        order = await Order.objects.filter(call__twilio_call_sid=caller.call_sid).afirst()
+        turns = Turn.objects.filter(call__twilio_call_sid=caller.call_sid).order_by("index")
+        assert order is not None, [(t.speaker, t.text) async for t in turns]
 
         def shown(name: str) -> bool:
             return any(m.get("order", {}).get("number") == order.number for m in seen[name])
