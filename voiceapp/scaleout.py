@@ -21,6 +21,7 @@ Used by `manage.py scaleout` (scripts/scaleout), its test and `bench.call_latenc
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -70,13 +71,11 @@ def free_port() -> int:
 
 
 def haproxy_binary() -> str:
-    for candidate in ("haproxy", "/usr/sbin/haproxy"):
-        found = subprocess.run(
-            ["sh", "-c", f"command -v {candidate}"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        if found:
-            return found
-    raise ScaleOutError("HAProxy is not installed: apt-get install haproxy (scripts/services)")
+    # Debian puts it in /usr/sbin, which a non-root PATH may leave out.
+    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
+    if not found:
+        raise ScaleOutError("HAProxy is not installed: apt-get install haproxy (scripts/services)")
+    return found
 
 
 class ScaleOutError(RuntimeError):
