@@ -1,35 +1,63 @@
-"""Benchmark: N concurrent simulated calls against one Daphne process.
+"""Benchmark: N concurrent simulated calls against the product, and side by side with Pipecat.
 
 Run from the project root:
 
     .venv/bin/python -m bench.call_latency [--calls 1,10,50,100,200] [--turns 2] [--quick]
+    .venv/bin/python -m bench.call_latency --processes 2       # two Daphne processes, HAProxy
+    .venv/bin/python -m bench.call_latency --pipecat ../shared/anchors/pipecat  # side by side
 
 It creates a fresh PostgreSQL database `voiceapp_bench` (dropped first if it exists), migrates
 and seeds it (one tenant, one Twilio account, one number, one agent on the fixed-delay
-providers of bench.fake_providers), starts ONE Daphne process on a free port, and for each N
-runs N SimulatedCallers (telephony.simulator) at once from this process: each call waits for
-the greeting, then says the same pre-synthesised line (piper, so the server's real VAD hears
-real speech) `--turns` times, each after the agent's previous reply.
+providers of bench.fake_providers), and for each N starts a fresh server, warms it with one
+call, and runs N SimulatedCallers (telephony.simulator) at once from this process: each call
+waits for the greeting, then says the same line `--turns` times, each after the agent's
+previous reply.
 
-Figures, per N:
+The server: by default ONE Daphne process (`manage.py serve`) pinned to CPU 0, this client
+pinned to CPU 1 (`--no-pin` leaves both free). With `--processes K`, the scale-out set-up
+(voiceapp.scaleout: K Daphne processes, process i pinned to CPU i, behind HAProxy, an rq
+worker and the cron, on Redis `--redis-url`): the callers go through the balancer, which
+spreads them; the client is not pinned then (the servers have the cores).
+
+With `--pipecat DIR` (the reference server, ../shared/anchors/pipecat, its environment built by
+its setup-venv.sh into `--pipecat-venv`), each N is also run against it (uvicorn, one worker,
+pinned to CPU 0) with the same client, the same caller audio (the anchor's own 1.5 s
+formant-synthesised utterance, written by its smoke_client.py --dump-utterance; without
+--pipecat the line is spoken by piper) and the same provider delays (STT 100, LLM first token
+200, TTS first audio 100 ms, 100 tokens/s after the first, 60 ms of audio per word, the same
+11-word answer: bench.fake_providers' defaults), and a side-by-side table with the ratios is
+printed: turns answered, latency p50/p95 minus the providers' fixed delays, greeting p50/p95,
+CPU and memory per call, late frames, and (the product's database) calls left open.
+
+Both servers end a turn alike: on the VAD's stop (and, in the product, the text), the semantic
+turn model off (SMART_TURN=false; the anchor's TURN_STOP=vad), or with it on both
+(`--smart-turn`). The product's phrase cache is off (PHRASE_CACHE_MAX_BYTES=0): the fake answer
+never changes, so it would always play from the cache. `--server-env KEY=VALUE` overrides.
+
+Figures for the product, per N:
 - server-added latency: from the server's own per-turn timings (calls_turn.timings, ms after
   the caller's end of speech): first_frame_sent - endpoint - (STT + LLM + TTS delays), i.e.
   what the server adds between its VAD deciding the caller stopped and the first agent frame
-  being handed to the socket, beyond what the (fake) providers take;
+  being handed to the socket, beyond what the (fake) providers take (their fixed delays and
+  the first sentence's streaming: 6 tokens after the first at 100/s, 60 ms);
 - client view: the caller's measured latency (first agent frame received after the caller's
   last frame sent) minus the VAD's decision delay (the stop hangover plus the line's trailing
   silence and window alignment, measured offline by feeding the same line to the same VAD)
   and minus the provider delays. It adds what the server-side view cannot see: inbound frames
   queued before the server reads them, and the outbound socket and client loop;
-- client raw: the caller's measured latency itself;
-- CPU: the Daphne process's CPU time (utime + stime from /proc) over the round's wall time,
-  as % of one core, in total and per call; memory: Daphne's RSS growth to the round's peak
-  per call; the bench client's own CPU (it shares the machine's cores with Daphne);
+- client raw: the caller's measured latency itself; overhead (side by side): client raw minus
+  the providers' fixed delays, end-of-speech detection included, for both servers alike;
+- greeting: from the stream's handshake to the greeting's first audio frame;
+- CPU: the server processes' CPU time (utime + stime from /proc) over the round's wall time,
+  as % of one core, in total and per call (and over the window while all N calls were up);
+  memory: their RSS growth from after the warm-up call to the round's peak, per call; the bench
+  client's own CPU;
 - late outbound frames (agent audio that reached the caller after the audio before it had
   finished playing) and dropped calls (refused, raised, timed out, a line left unanswered,
-  or the stream closed by the server).
+  or the stream closed by the server);
+- calls left open: Calls of the round not in a final status 60 s after the callers hung up.
 
-Daphne is always terminated at the end. The bench database is left in place for inspection
+Servers are always stopped at the end. The bench database is left in place for inspection
 (it is dropped and recreated at the start of the next run); `--drop-db` drops it at the end.
 """
 
@@ -58,8 +86,9 @@ ACCOUNT_SID = "AC" + "be" * 16
 AUTH_TOKEN = "bench-auth-token"
 NUMBER = "+15005550006"
 PUBLIC_BASE_URL = "https://bench.example.test"
-LINE = "I would like a large latte please"
-GREETING = "Hi, Bench Coffee."
+LINE = "I would like a taro milk tea"  # spoken by piper when there is no --pipecat
+GREETING = "Hello, thanks for calling."  # as the Pipecat anchor's
+TTS_MS_PER_WORD = 60  # the fake TTS's audio per word, as the anchor's
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 TARGET_P95_1 = 20.0  # ms, server-added p95 with 1 call
@@ -70,11 +99,11 @@ TARGET_CPU_PER_CALL = 1.0  # % of one core
 # ---------------------------------------------------------------- set-up (database, server)
 
 
-def server_env(extra: dict[str, str]) -> dict[str, str]:
+def server_env(extra: dict[str, str], smart_turn: bool = False) -> dict[str, str]:
     """The environment of every Django process of the benchmark (migrate, seed, Daphne)."""
     from cryptography.fernet import Fernet
 
-    from bench.fake_providers import DEFAULT_DELAYS_MS
+    from bench.fake_providers import DEFAULT_DELAYS_MS, DEFAULT_TOKENS_PER_SEC
 
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
     env = {k: v for k, v in os.environ.items() if k in keep}
@@ -91,10 +120,22 @@ def server_env(extra: dict[str, str]) -> dict[str, str]:
         PROVIDER_PLUGINS="bench.fake_providers",
         PRELOAD_SPEECH_MODELS="false",
         LOG_LEVEL="warning",
+        # The callers hang up themselves; should the server ever call Twilio, it stays local.
+        TWILIO_API_BASE_URL="http://127.0.0.1:9",
+        # The fake LLM says the same answer every time, which would always play from the
+        # phrase cache; real answers vary. Off, so every sentence costs its TTS delay.
+        PHRASE_CACHE_MAX_BYTES="0",
+        # End of turn on the VAD and the text alone (as the Pipecat anchor's TURN_STOP=vad),
+        # unless --smart-turn: the caller's audio need not sound like a finished sentence.
+        SMART_TURN="true" if smart_turn else "false",
     )
     for role, default in DEFAULT_DELAYS_MS.items():
         name = f"BENCH_{role.upper()}_DELAY_MS"
         env[name] = os.environ.get(name, str(default))
+    env["BENCH_LLM_TOKENS_PER_SEC"] = os.environ.get(
+        "BENCH_LLM_TOKENS_PER_SEC", str(DEFAULT_TOKENS_PER_SEC)
+    )
+    env["BENCH_TTS_MS_PER_WORD"] = str(TTS_MS_PER_WORD)
     env.update(extra)
     return env
 
@@ -160,9 +201,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_daphne(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:
-    # The web process as production starts it: Daphne with the project's timeouts.
-    command = [sys.executable, "manage.py", "serve", "--bind", "127.0.0.1", "--port", str(port)]
+# ---------------------------------------------------------------- the servers under test
+
+
+def _popen(command: list[str], env: dict[str, str], log_path: Path, cpu: int | None):
     log = open(log_path, "wb")  # the child keeps its own descriptor
     try:
         return subprocess.Popen(
@@ -172,35 +214,197 @@ def start_daphne(env: dict[str, str], port: int, log_path: Path) -> subprocess.P
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
         )
     finally:
         log.close()
 
 
-def wait_healthy(proc: subprocess.Popen, port: int, log_path: Path, timeout: float = 60) -> None:
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _wait_answering(
+    proc: subprocess.Popen, url: str, log_path: Path, *, post: bool = False, timeout: float = 90
+) -> None:
+    """Until `url` answers 200 (GET, or POST for the anchor's voice webhook)."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"Daphne exited ({proc.returncode}):\n{_tail(log_path)}")
+            raise RuntimeError(f"the server exited ({proc.returncode}):\n{_tail(log_path)}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+            response = httpx.post(url, timeout=2) if post else httpx.get(url, timeout=2)
+            if response.status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"Daphne not healthy after {timeout:.0f}s:\n{_tail(log_path)}")
+    raise RuntimeError(f"the server did not answer in {timeout:.0f}s:\n{_tail(log_path)}")
 
 
-def stop_daphne(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
+class Target:
+    """A server under test: where callers go, and the processes whose CPU and memory count."""
+
+    label = ""
+    has_records = False  # the product's database holds its Calls
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.procs: list[subprocess.Popen] = []
+        self.logs: list[Path] = []
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def exited(self) -> str:
+        gone = [f"pid {p.pid} ({p.returncode})" for p in self.procs if p.poll() is not None]
+        return ", ".join(gone)
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            _stop(proc)
+
+    def log_errors(self) -> list[str]:
+        return [line for path in self.logs for line in _log_errors(path)]
+
+
+class OneDaphne(Target):
+    """The web process as production starts it: `manage.py serve` with the project's timeouts."""
+
+    label = "product"
+    has_records = True
+
+    def __init__(self, env: dict[str, str], log_dir: Path, cpu: int | None) -> None:
+        super().__init__()
+        self.env, self.cpu = env, cpu
+        self.logs = [log_dir / "daphne.log"]
+
+    def start(self) -> None:
+        port = free_port()
+        command = [sys.executable, "manage.py", "serve", "--bind", "127.0.0.1", "--port", str(port)]
+        proc = _popen(command, self.env, self.logs[0], self.cpu)
+        self.procs, self.url = [proc], f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+            _wait_answering(proc, self.url + "/healthz", self.logs[0])
+        except BaseException:
+            self.stop()
+            raise
+
+
+class ScaledProduct(Target):
+    """K Daphne processes behind HAProxy with an rq worker and the cron (voiceapp.scaleout)."""
+
+    label = "product"
+    has_records = True
+
+    def __init__(self, env: dict[str, str], log_dir: Path, processes: int) -> None:
+        super().__init__()
+        from voiceapp.scaleout import ScaleOut
+
+        self.setup = ScaleOut(
+            env=env,
+            log_dir=log_dir,
+            processes=processes,
+            pin=True,
+            tunnel_seconds=7200,
+            close_seconds=20,
+        )
+        self.logs = [log_dir / f"web{i + 1}.log" for i in range(processes)]
+
+    def start(self) -> None:
+        from voiceapp.scaleout import ScaleOutError
+
+        try:
+            self.setup.start(timeout=90)
+        except ScaleOutError as exc:
+            raise RuntimeError(str(exc)) from exc
+        self.procs = [w.process for w in self.setup.web]
+        self.url = self.setup.url
+
+    def stop(self) -> None:
+        self.setup.stop()
+
+
+class Anchor(Target):
+    """The Pipecat reference server (its bot_server.py under uvicorn, one worker)."""
+
+    label = "Pipecat"
+
+    def __init__(
+        self, directory: Path, venv: Path, log_dir: Path, cpu: int | None, smart_turn: bool
+    ) -> None:
+        super().__init__()
+        self.directory, self.venv, self.cpu = directory, venv, cpu
+        self.smart_turn = smart_turn
+        self.logs = [log_dir / "pipecat.log"]
+
+    def env(self, delays: dict[str, float]) -> dict[str, str]:
+        from bench.fake_providers import DEFAULT_TOKENS_PER_SEC
+
+        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
+        env = {k: v for k, v in os.environ.items() if k in keep}
+        env.update(
+            STT_DELAY_MS=f"{delays['stt'] * 1000:g}",
+            LLM_TTFT_MS=f"{delays['llm'] * 1000:g}",
+            TTS_TTFB_MS=f"{delays['tts'] * 1000:g}",
+            LLM_TOKENS_PER_SEC=os.environ.get(
+                "BENCH_LLM_TOKENS_PER_SEC", str(DEFAULT_TOKENS_PER_SEC)
+            ),
+            TTS_MS_PER_WORD=str(TTS_MS_PER_WORD),
+            PUBLIC_HOST="anchor.invalid",  # the simulator keeps only the stream URL's path
+            LOG_LEVEL="WARNING",
+            TURN_STOP="smart-turn" if self.smart_turn else "vad",
+        )
+        return env
+
+    def start(self, delays: dict[str, float] | None = None) -> None:
+        from bench.fake_providers import delays as provider_delays
+
+        port = free_port()
+        command = [
+            str(self.venv / "bin" / "uvicorn"),
+            "bot_server:app",
+            "--app-dir",
+            str(self.directory),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+        ]
+        proc = _popen(command, self.env(delays or provider_delays()), self.logs[0], self.cpu)
+        self.procs, self.url = [proc], f"http://127.0.0.1:{port}"
+        try:
+            _wait_answering(proc, self.url + "/telephony/twilio/voice/", self.logs[0], post=True)
+        except BaseException:
+            self.stop()
+            raise
+
+    def utterance(self, path: Path) -> bytes:
+        """The anchor client's own caller audio: 1.5 s of 8 kHz mu-law."""
+        client = self.directory / "smoke_client.py"
+        command = [str(self.venv / "bin" / "python"), str(client), "--dump-utterance", str(path)]
+        done = subprocess.run(
+            [*command, "--calls", "0"], capture_output=True, text=True, check=False, timeout=120
+        )
+        if not path.exists():
+            raise RuntimeError(f"{client} wrote no utterance:\n{done.stdout}\n{done.stderr}")
+        return path.read_bytes()
 
 
 def _log_errors(path: Path) -> list[str]:
@@ -237,6 +441,14 @@ def proc_rss_mib(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def procs_cpu_seconds(pids: list[int]) -> float:
+    return sum(proc_cpu_seconds(pid) for pid in pids)
+
+
+def procs_rss_mib(pids: list[int]) -> float:
+    return sum(proc_rss_mib(pid) for pid in pids)
 
 
 def self_cpu_seconds() -> float:
@@ -286,7 +498,7 @@ class Round:
     turns: int
     wall: float = 0.0
     outcomes: list[CallOutcome] = field(default_factory=list)
-    daphne_cpu: float = 0.0
+    server_cpu: float = 0.0
     client_cpu: float = 0.0
     rss_before: float = 0.0
     rss_peak: float = 0.0
@@ -297,6 +509,32 @@ class Round:
     unclosed: int = 0  # calls whose end the server never wrote (records lost)
     client_raw: list[float] = field(default_factory=list)
     client_view: list[float] = field(default_factory=list)
+    overhead: list[float] = field(default_factory=list)  # client raw - fixed provider delays
+    label: str = "product"
+    processes: int = 1  # server processes measured
+
+    @property
+    def greeting(self) -> list[float]:
+        """ms from each stream's handshake to its greeting's first audio frame."""
+        return [
+            (o.report.greeting.first_frame_at - o.report.stream_opened_at) * 1000
+            for o in self.outcomes
+            if o.report is not None
+            and o.report.greeting.first_frame_at is not None
+            and o.report.stream_opened_at is not None
+        ]
+
+    @property
+    def answered(self) -> int:
+        return len(self.client_raw)
+
+    @property
+    def cpu_per_call(self) -> float:
+        """% of a core per call: over the window while all N calls were up when there was
+        one, else over the whole round."""
+        if self.steady_cpu_pct is not None:
+            return self.steady_cpu_pct / self.n
+        return self.server_cpu / self.wall * 100 / self.n if self.wall else math.nan
 
     @property
     def dropped(self) -> list[CallOutcome]:
@@ -334,11 +572,12 @@ async def _abandon(task: asyncio.Task, caller) -> None:
 
 
 async def run_round(
-    n: int, turns: int, line: bytes, port: int, pid: int, ramp: float, call_timeout: float
+    n: int, turns: int, line: bytes, target: Target, ramp: float, call_timeout: float
 ) -> Round:
     from telephony.simulator import SimulatedCaller
 
-    result = Round(n, turns)
+    pids = target.pids
+    result = Round(n, turns, label=target.label, processes=len(pids))
     active = 0
     samples: list[tuple[float, float, int]] = []  # (time, Daphne CPU, active calls)
 
@@ -371,8 +610,8 @@ async def run_round(
 
     async def sample(stop: asyncio.Event) -> None:
         while not stop.is_set():
-            samples.append((time.monotonic(), proc_cpu_seconds(pid), active))
-            result.rss_peak = max(result.rss_peak, proc_rss_mib(pid))
+            samples.append((time.monotonic(), procs_cpu_seconds(pids), active))
+            result.rss_peak = max(result.rss_peak, procs_rss_mib(pids))
             try:
                 await asyncio.wait_for(stop.wait(), 0.25)
             except TimeoutError:
@@ -380,7 +619,7 @@ async def run_round(
 
     callers = [
         SimulatedCaller(
-            server=f"http://127.0.0.1:{port}",
+            server=target.url,
             public_base_url=PUBLIC_BASE_URL,
             auth_token=AUTH_TOKEN,
             account_sid=ACCOUNT_SID,
@@ -388,17 +627,17 @@ async def run_round(
         )
         for _ in range(n)
     ]
-    result.rss_before = result.rss_peak = proc_rss_mib(pid)
+    result.rss_before = result.rss_peak = procs_rss_mib(pids)
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample(stop))
-    cpu0, client0, t0 = proc_cpu_seconds(pid), self_cpu_seconds(), time.monotonic()
+    cpu0, client0, t0 = procs_cpu_seconds(pids), self_cpu_seconds(), time.monotonic()
     result.outcomes = list(await asyncio.gather(*(one(i, c) for i, c in enumerate(callers))))
     result.wall = time.monotonic() - t0
-    result.daphne_cpu = proc_cpu_seconds(pid) - cpu0
+    result.server_cpu = procs_cpu_seconds(pids) - cpu0
     result.client_cpu = self_cpu_seconds() - client0
     stop.set()
     await sampler
-    result.rss_peak = max(result.rss_peak, proc_rss_mib(pid))
+    result.rss_peak = max(result.rss_peak, procs_rss_mib(pids))
     full = [(t, cpu) for t, cpu, up in samples if up == n]
     if len(full) >= 4 and full[-1][0] - full[0][0] >= 1.0:
         result.steady_cpu_pct = (full[-1][1] - full[0][1]) / (full[-1][0] - full[0][0]) * 100
@@ -408,30 +647,23 @@ async def run_round(
 # ---------------------------------------------------------------- the server's records
 
 
+FINAL_STATUSES = ["completed", "busy", "failed", "no-answer", "canceled"]  # calls.models
+
+
 def wait_calls_closed(call_sids: list[str], timeout: float = 60) -> int:
-    """Wait until the server has written the end of every call; returns how many it has."""
+    """Wait until every call is in a final status with its outcome written; returns how many
+    are (the rest are the calls left open)."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(f"{PG}/{DB_NAME}", autocommit=True) as conn:
         while True:
             closed = conn.execute(
-                "SELECT count(*) FROM calls_call WHERE twilio_call_sid = ANY(%s) AND outcome <> ''",
-                (call_sids,),
+                "SELECT count(*) FROM calls_call WHERE twilio_call_sid = ANY(%s) "
+                "AND status = ANY(%s) AND outcome <> ''",
+                (call_sids, FINAL_STATUSES),
             ).fetchone()[0]
             if closed >= len(call_sids) or time.monotonic() > deadline:
                 return closed
             time.sleep(0.5)
-
-
-def wait_idle(pid: int, timeout: float = 60, busy_pct: float = 5.0) -> float:
-    """Wait until the process uses under `busy_pct` of a core over a second (a round's
-    backlog must not spill into the next); returns the seconds waited."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        before = proc_cpu_seconds(pid)
-        time.sleep(1.0)
-        if (proc_cpu_seconds(pid) - before) * 100 < busy_pct:
-            break
-    return time.monotonic() - started
 
 
 def server_timings(call_sids: list[str]) -> list[dict[str, int]]:
@@ -446,11 +678,16 @@ def server_timings(call_sids: list[str]) -> list[dict[str, int]]:
     return [row[0] for row in rows]
 
 
-def analyse(result: Round, delays: dict[str, float], vad_delay_ms: float) -> None:
+def analyse(
+    result: Round, delays: dict[str, float], vad_delay_ms: float, records: bool = True
+) -> None:
+    from bench.fake_providers import first_sentence_seconds
+
     stt, llm, tts = (delays[r] * 1000 for r in ("stt", "llm", "tts"))
-    providers = stt + llm + tts
+    streaming = first_sentence_seconds() * 1000
+    providers = stt + llm + tts + streaming
     sids = [o.call_sid for o in result.outcomes if o.report is not None]
-    for timings in server_timings(sids):
+    for timings in server_timings(sids) if records else []:
         needed = ("endpoint", "stt_final", "llm_first_token", "tts_first_audio")
         if "first_frame_sent" not in timings or any(k not in timings for k in needed):
             result.turns_missing += 1
@@ -460,7 +697,7 @@ def analyse(result: Round, delays: dict[str, float], vad_delay_ms: float) -> Non
         for stage, value in (
             ("stt", timings["stt_final"] - end - stt),
             ("llm", timings["llm_first_token"] - timings["stt_final"] - llm),
-            ("tts", timings["tts_first_audio"] - timings["llm_first_token"] - tts),
+            ("tts", timings["tts_first_audio"] - timings["llm_first_token"] - streaming - tts),
             ("send", sent - timings["tts_first_audio"]),
         ):
             result.stages.setdefault(stage, []).append(value)
@@ -472,6 +709,7 @@ def analyse(result: Round, delays: dict[str, float], vad_delay_ms: float) -> Non
                 raw = reply.latency * 1000
                 result.client_raw.append(raw)
                 result.client_view.append(raw - vad_delay_ms - providers)
+                result.overhead.append(raw - (stt + llm + tts))
 
 
 # ---------------------------------------------------------------- the table
@@ -512,6 +750,7 @@ def render(
     vad_delay_ms: float,
     codec: list[tuple[str, float]],
     env_note: str,
+    servers: str = "one Daphne process",
 ) -> str:
     header = [
         "N",
@@ -522,7 +761,7 @@ def render(
         "client view ms p50/95/99",
         "client raw ms p50/95/99",
         "late frames (per 1k)",
-        "Daphne CPU % core",
+        "server CPU % core",
         "CPU %/call (all up)",
         "RSS MiB/call (start->peak)",
         "bench client CPU %",
@@ -532,7 +771,7 @@ def render(
     for r in rounds:
         frames = r.frames_received
         late = f"{r.late_frames} ({r.late_frames / frames * 1000:.1f})" if frames else "-"
-        cpu_pct = r.daphne_cpu / r.wall * 100 if r.wall else math.nan
+        cpu_pct = r.server_cpu / r.wall * 100 if r.wall else math.nan
         steady = f"{r.steady_cpu_pct / r.n:.2f}" if r.steady_cpu_pct is not None else "-"
         growth = (r.rss_peak - r.rss_before) / r.n
         rows.append(
@@ -560,7 +799,7 @@ def render(
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in pairs)
 
     out = [
-        "Call latency: N concurrent simulated calls against one Daphne process "
+        f"Call latency: N concurrent simulated calls against {servers} "
         f"(provider delays STT {delays['stt'] * 1000:.0f} + LLM {delays['llm'] * 1000:.0f} "
         f"+ TTS {delays['tts'] * 1000:.0f} ms; {env_note})",
         "=" * total,
@@ -568,13 +807,15 @@ def render(
         "-" * total,
         *(line(row) for row in rows),
         "-" * total,
-        "server-added: first_frame_sent - endpoint - provider delays, from the server's turn "
-        "timings (after its VAD decided speech ended).",
+        "server-added: first_frame_sent - endpoint - provider delays (the fixed ones and the "
+        "first sentence's streaming, 60 ms), from the server's turn timings (after its VAD "
+        "decided speech ended).",
         f"client view: client raw - VAD decision delay ({vad_delay_ms:.0f} ms: 240 ms stop "
         "hangover + the line's trailing silence + window alignment, measured offline; "
         "+-16 ms per reply) - provider delays.",
-        "CPU %/call: Daphne CPU over the whole round / wall / N (in brackets: over the "
-        "window while all N calls were up). RSS: growth to the round's peak / N.",
+        "CPU %/call: the server processes' CPU over the whole round / wall / N (in brackets: "
+        "over the window while all N calls were up). RSS: growth from after a warm-up call to "
+        "the round's peak / N.",
     ]
     stage_rows = []
     for r in rounds:
@@ -587,7 +828,8 @@ def render(
     if stage_rows:
         out += [
             "server-added by stage, ms p50/p95 (stt: endpoint->stt_final, llm: ->first token, "
-            "tts: ->first audio, each minus its provider delay; send: first audio->first frame "
+            "tts: ->first audio, each minus its provider delay (tts: and the first sentence's "
+            "streaming); send: first audio->first frame "
             "sent):",
             *stage_rows,
         ]
@@ -617,12 +859,12 @@ def render(
         + (_yes(None) if r200 is None else f"{_yes(not r200.dropped)} ({len(r200.dropped)})")
     )
     for r in rounds:
-        cpu = r.daphne_cpu / r.wall * 100 / r.n if r.wall else math.nan
-        saturated = r.daphne_cpu / r.wall >= 0.8 if r.wall else False
+        cpu = r.server_cpu / r.wall * 100 / r.n if r.wall else math.nan
+        saturated = r.server_cpu / r.wall >= 0.8 * r.processes if r.wall else False
         note = f"{cpu:.2f}%"
         if r.dropped or saturated:
             # A saturated server's CPU / N is its ceiling shared out, not what a call costs.
-            note += f", Daphne at {r.daphne_cpu / r.wall * 100:.0f}% of a core"
+            note += f", Daphne at {r.server_cpu / r.wall * 100:.0f}% of a core"
             note += f", {len(r.dropped)} dropped" if r.dropped else ""
         out.append(
             f"  N={r.n}: < {TARGET_CPU_PER_CALL:g}% of a core per call: "
@@ -649,6 +891,100 @@ def render(
     return "\n".join(out)
 
 
+def _ratio(ours: float, theirs: float) -> str:
+    if math.isnan(ours) or math.isnan(theirs) or theirs <= 0:
+        return "-"
+    return f"{ours / theirs:.2f}"
+
+
+def _p(values: list[float], q: float) -> float:
+    return percentile(values, q) if values else math.nan
+
+
+def _pair(values: list[float]) -> str:
+    return "-" if not values else f"{_p(values, 50):,.0f} / {_p(values, 95):,.0f}"
+
+
+def _late(r: Round) -> str:
+    frames = r.frames_received
+    return f"{r.late_frames / frames * 1000:.1f}" if frames else "-"
+
+
+def render_side_by_side(
+    ours: Run,
+    theirs: Run,
+    delays: dict[str, float],
+    servers: str,
+    pinned: bool,
+    smart_turn: bool = False,
+) -> str:
+    """The product and Pipecat at each N, with product / Pipecat ratios (below 1: the product
+    needs less), as a Markdown table for the README."""
+    fixed = sum(delays.values()) * 1000
+    header = (
+        "| N | turns answered: product / Pipecat "
+        "| overhead ms p50 / p95: product | Pipecat | ratio p50, p95 "
+        "| greeting ms p50 / p95: product | Pipecat "
+        "| CPU % of a core per call: product | Pipecat | ratio "
+        "| MiB per call: product | Pipecat | ratio "
+        "| late frames per 1k: product | Pipecat | calls left open (product) |"
+    )
+    rows = [header, "|" + "---|" * (header.count("|") - 1)]
+    theirs_by_n = {r.n: r for r in theirs.rounds}
+    for r in ours.rounds:
+        a = theirs_by_n.get(r.n)
+        turns = r.n * r.turns
+        mib = (r.rss_peak - r.rss_before) / r.n
+        if a is None:
+            rows.append(
+                f"| {r.n} | {r.answered}/{turns} / - | {_pair(r.overhead)} | - | - "
+                f"| {_pair(r.greeting)} | - | {r.cpu_per_call:.2f} | - | - | {mib:.2f} | - | - "
+                f"| {_late(r)} | - | {r.unclosed} |"
+            )
+            continue
+        their_mib = (a.rss_peak - a.rss_before) / a.n
+        ratio_latency = (
+            f"{_ratio(_p(r.overhead, 50), _p(a.overhead, 50))}, "
+            f"{_ratio(_p(r.overhead, 95), _p(a.overhead, 95))}"
+        )
+        rows.append(
+            f"| {r.n} | {r.answered}/{turns} / {a.answered}/{a.n * a.turns} "
+            f"| {_pair(r.overhead)} | {_pair(a.overhead)} | {ratio_latency} "
+            f"| {_pair(r.greeting)} | {_pair(a.greeting)} "
+            f"| {r.cpu_per_call:.2f} | {a.cpu_per_call:.2f} "
+            f"| {_ratio(r.cpu_per_call, a.cpu_per_call)} "
+            f"| {mib:.2f} | {their_mib:.2f} | {_ratio(mib, their_mib)} "
+            f"| {_late(r)} | {_late(a)} | {r.unclosed} |"
+        )
+    pinning = (
+        "each server pinned to one core, the client on the other"
+        if pinned
+        else "servers and client not pinned"
+    )
+    notes = [
+        f"Side by side: the product ({servers}) and the Pipecat reference server (uvicorn, one "
+        f"worker); {pinning}; the same client (telephony.simulator), caller audio (the Pipecat "
+        "client's 1.5 s utterance) and provider delays (STT "
+        f"{delays['stt'] * 1000:.0f}, LLM first token {delays['llm'] * 1000:.0f}, TTS first "
+        f"audio {delays['tts'] * 1000:.0f} ms; 100 tokens/s; 60 ms of audio a word); end of "
+        + ("turn: Smart Turn on both." if smart_turn else "turn: the VAD's stop on both.")
+        + " The product's phrase cache is off (the fake answer never changes).",
+        "",
+        *rows,
+        "",
+        f"overhead: first agent audio after the caller's last frame, minus the {fixed:.0f} ms "
+        "of fixed provider delays (end-of-speech detection and the first sentence's streaming "
+        "included, for both). greeting: stream handshake to the greeting's first audio. CPU: "
+        "over the window while all N calls were up (else the whole round) / N. MiB: RSS "
+        "growth from after a warm-up call to the round's peak / N. calls left open: the "
+        "product's Calls not final 60 s after the callers hung up (Pipecat keeps no records).",
+    ]
+    for run in (ours, theirs):
+        if run.failure:
+            notes.append(f"{run.label} STOPPED EARLY: {run.failure}")
+    return "\n".join(notes)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -665,6 +1001,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="N=1,10 only, fewer replies.")
     parser.add_argument("--ramp", type=float, default=2.0, help="Seconds the N starts span.")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="Daphne processes; above 1, behind HAProxy with an rq worker and the cron "
+        "(voiceapp.scaleout), process i pinned to CPU i.",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"),
+        help="Redis for --processes above 1 (the channel layer, the queues).",
+    )
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="Leave the server(s) and this client on any CPU (default: a single server on CPU "
+        "0, the client on CPU 1).",
+    )
+    parser.add_argument(
+        "--pipecat",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="Also run each N against the Pipecat reference server in DIR "
+        "(../shared/anchors/pipecat) and print both side by side.",
+    )
+    parser.add_argument(
+        "--pipecat-venv",
+        type=Path,
+        default=Path(os.environ.get("PIPECAT_VENV", "/tmp/pipecat-venv")),
+        help="Its environment (built by DIR/setup-venv.sh).",
+    )
+    parser.add_argument(
+        "--smart-turn",
+        action="store_true",
+        help="End turns with the semantic turn model too (the product's SMART_TURN, the "
+        "anchor's TURN_STOP=smart-turn); default: the VAD (and the text) alone, on both.",
+    )
     parser.add_argument("--no-codec", action="store_true", help="Skip the codec rows.")
     parser.add_argument("--drop-db", action="store_true", help="Drop the bench DB at the end.")
     parser.add_argument(
@@ -678,6 +1053,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.calls = "1,10"
         args.min_replies = min(args.min_replies, 6)
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
+    if args.pipecat is not None:
+        args.pipecat = args.pipecat.resolve()
+        if not (args.pipecat / "bot_server.py").exists():
+            parser.error(f"--pipecat: no bot_server.py in {args.pipecat}")
+        if not (args.pipecat_venv / "bin" / "uvicorn").exists():
+            parser.error(
+                f"--pipecat-venv: no uvicorn in {args.pipecat_venv}; build it with "
+                f"bash {args.pipecat}/setup-venv.sh"
+            )
     return args
 
 
@@ -685,84 +1071,169 @@ def _terminate(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
+@dataclass
+class Run:
+    """One server's rounds, and what stopped them early, if anything."""
+
+    label: str
+    rounds: list[Round] = field(default_factory=list)
+    failure: str = ""
+    log_errors: list[str] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+
+def measure(label: str, new_target, counts: list[int], args, line: bytes, delays, vad) -> Run:
+    """Each N on a fresh server (`new_target(n)`), warmed by one call first."""
+    run = Run(label)
+    for n in counts:
+        target = new_target(n)
+        run.logs += target.logs
+        try:
+            target.start()
+            warm = asyncio.run(run_round(1, 1, line, target, 0, 60))
+            if warm.dropped:
+                raise RuntimeError(f"the warm-up call failed: {warm.dropped[0].problem}")
+            turns = max(args.turns, math.ceil(args.min_replies / n))
+            # above the simulator's own worst case: every wait (greeting, each reply) at its
+            # 20 s reply timeout, plus the lines themselves
+            timeout = 30 + (turns + 1) * 25 + args.ramp
+            print(f"{label} N={n}: {turns} line(s) per call ...", flush=True)
+            result = asyncio.run(run_round(n, turns, line, target, args.ramp, timeout))
+            if target.has_records:
+                closed = wait_calls_closed([o.call_sid for o in result.outcomes])
+                result.unclosed = n - closed
+            analyse(result, delays, vad, records=target.has_records)
+            run.rounds.append(result)
+            print(
+                f"  {result.wall:.1f} s, dropped {len(result.dropped)}, answered "
+                f"{result.answered}/{n * turns}, overhead p95 "
+                f"{percentile(result.overhead, 95):.0f} ms"
+                + (f", calls left open {result.unclosed}" if target.has_records else ""),
+                flush=True,
+            )
+            for problem, count in _problems(result)[:3]:
+                print(f"  dropped: {count} x {problem}", flush=True)
+            if spread := _spread(result):
+                print(f"  calls held, by process: {spread}", flush=True)
+            if gone := target.exited():
+                run.failure = f"{label} server exited during N={n}: {gone}"
+                break
+        except (RuntimeError, OSError, psycopg.Error) as exc:
+            run.failure = f"{label} N={n}: {type(exc).__name__}: {exc}"
+            break
+        finally:
+            target.stop()
+            run.log_errors += target.log_errors()
+    if run.failure:
+        print(f"stopped early: {run.failure}", flush=True)
+    return run
+
+
+def _spread(result: Round) -> str:
+    """How the balancer spread the calls (HAProxy's X-Served-By on each stream's handshake)."""
+    from voiceapp.scaleout import SERVED_BY
+
+    held: dict[str, int] = {}
+    for o in result.outcomes:
+        if o.report is not None and (name := o.report.stream_headers.get(SERVED_BY.lower())):
+            held[name] = held.get(name, 0) + 1
+    return ", ".join(f"{name} {count}" for name, count in sorted(held.items()))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     counts = [int(n) for n in args.calls.split(",") if n.strip()]
     extra = dict(item.split("=", 1) for item in args.server_env)
     signal.signal(signal.SIGTERM, _terminate)
+    cpus = sorted(os.sched_getaffinity(0))
+    single_pinned = args.pin and args.processes == 1 and len(cpus) >= 2
+    if single_pinned:
+        os.sched_setaffinity(0, {cpus[1]})  # the client; the server goes on cpus[0]
+    server_cpu = cpus[0] if single_pinned else None
 
     from bench.fake_providers import delays as provider_delays
-    from telephony.simulator import speech
 
-    env = server_env(extra)
+    env = server_env(extra, args.smart_turn)
+    if args.processes > 1:
+        env["REDIS_URL"] = args.redis_url
     os.environ.update({k: v for k, v in env.items() if k.startswith("BENCH_")})
     delays = provider_delays()
     print(f"preparing database {DB_NAME} ...", flush=True)
     recreate_database()
     migrate_and_seed(env)
-    print("synthesising the caller's line ...", flush=True)
-    line = speech(LINE)
+    log_root = Path(tempfile.mkdtemp(prefix="voiceapp-bench-"))
+    anchor = None
+    if args.pipecat is not None:
+        anchor_logs = log_root / "pipecat"
+        anchor_logs.mkdir()
+        anchor = Anchor(args.pipecat, args.pipecat_venv, anchor_logs, server_cpu, args.smart_turn)
+        print("the caller's line: the Pipecat client's utterance ...", flush=True)
+        line = anchor.utterance(log_root / "utterance.ulaw")
+    else:
+        from telephony.simulator import speech
+
+        print("synthesising the caller's line ...", flush=True)
+        line = speech(LINE)
     vad_delay = vad_decision_delay_ms(line)
     print(f"  {len(line) / 8000:.2f} s of speech; VAD decides {vad_delay:.0f} ms after its end")
 
-    rounds: list[Round] = []
-    failure = ""
-    log_path = Path(tempfile.gettempdir()) / "voiceapp-bench-daphne.log"
     with tempfile.TemporaryDirectory(prefix="call-latency-") as tmp:
         env["MEDIA_ROOT"] = str(Path(tmp) / "media")  # recordings go here, not into the repo
-        port = free_port()
-        proc = start_daphne(env, port, log_path)
+
+        def product(n: int) -> Target:
+            logs = log_root / f"product-{n}"
+            logs.mkdir()
+            if args.processes > 1:
+                return ScaledProduct(env, logs, args.processes)
+            return OneDaphne(env, logs, server_cpu)
+
         try:
-            wait_healthy(proc, port, log_path)
-            print(f"Daphne pid {proc.pid} on 127.0.0.1:{port}, log {log_path}", flush=True)
-            for n in counts:
-                turns = max(args.turns, math.ceil(args.min_replies / n))
-                # above the simulator's own worst case: every wait (greeting, each reply) at its
-                # 20 s reply timeout, plus the lines themselves
-                timeout = 30 + (turns + 1) * 25 + args.ramp
-                print(f"N={n}: {turns} line(s) per call ...", flush=True)
-                result = asyncio.run(run_round(n, turns, line, port, proc.pid, args.ramp, timeout))
-                closed = wait_calls_closed([o.call_sid for o in result.outcomes])
-                result.unclosed = n - closed
-                wait_idle(proc.pid)
-                analyse(result, delays, vad_delay)
-                rounds.append(result)
-                print(
-                    f"  {result.wall:.1f} s, dropped {len(result.dropped)}, "
-                    f"calls closed by the server {closed}/{n}, p95 server-added "
-                    f"{percentile(result.server_added, 95):.0f} ms",
-                    flush=True,
-                )
-                for problem, count in _problems(result)[:3]:
-                    print(f"  dropped: {count} x {problem}", flush=True)
-                if proc.poll() is not None:
-                    failure = f"Daphne exited ({proc.returncode}) during N={n}"
-                    break
-        except (RuntimeError, OSError, psycopg.Error) as exc:
-            failure = f"{type(exc).__name__}: {exc}"
+            ours = measure("product", product, counts, args, line, delays, vad_delay)
+            theirs = None
+            if anchor is not None:
+
+                def reference(n: int) -> Target:
+                    logs = log_root / f"pipecat-{n}"
+                    logs.mkdir()
+                    return Anchor(
+                        args.pipecat, args.pipecat_venv, logs, server_cpu, args.smart_turn
+                    )
+
+                theirs = measure("Pipecat", reference, counts, args, line, delays, vad_delay)
         finally:
-            stop_daphne(proc)
             if args.drop_db:
                 drop_database()
-    log_errors = _log_errors(log_path)
-    if failure:
-        print(f"stopped early: {failure}", flush=True)
-    if log_errors:
-        print(f"Daphne's log ({log_path}) has {len(log_errors)} error line(s), the last:")
-        print("\n".join(f"  {ln[:300]}" for ln in log_errors[-8:]))
+    for run in (ours, theirs):
+        if run is not None and run.log_errors:
+            print(
+                f"{run.label} servers' logs ({log_root}) have {len(run.log_errors)} error line(s):"
+            )
+            print("\n".join(f"  {ln[:300]}" for ln in run.log_errors[-8:]))
     codec = []
     if not args.no_codec:
         from bench.codec import codec_rows
 
         print("measuring the codec ...", flush=True)
         codec = codec_rows()
+    if args.processes > 1:
+        servers = f"{args.processes} Daphne processes (CPU i each) behind HAProxy"
+    else:
+        servers = "one Daphne process" + (f" on CPU {server_cpu}" if single_pinned else "")
     note = f"{os.cpu_count()} cores; bench client in one process on the same machine"
-    if failure:
-        note += f"; STOPPED EARLY: {failure}"
+    note += "; end of turn: " + ("VAD + text + Smart Turn" if args.smart_turn else "VAD + text")
+    note += "; phrase cache off"
+    if single_pinned:
+        note += f", on CPU {cpus[1]}"
+    if ours.failure:
+        note += f"; STOPPED EARLY: {ours.failure}"
     if extra:
         note += "; server env " + " ".join(f"{k}={v}" for k, v in extra.items())
     print()
-    print(render(rounds, delays, vad_delay, codec, note))
+    print(render(ours.rounds, delays, vad_delay, codec, note, servers))
+    if theirs is not None:
+        print()
+        print(render_side_by_side(ours, theirs, delays, servers, single_pinned, args.smart_turn))
+    print(f"logs: {log_root}")
 
 
 if __name__ == "__main__":

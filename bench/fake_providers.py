@@ -6,10 +6,16 @@ Loaded as a provider plugin (PROVIDER_PLUGINS=bench.fake_providers), it register
   BENCH_STT_DELAY_MS and then gives a fixed final text, as a batch recogniser (Groq Whisper,
   calls.providers.groq_whisper.WhisperSession) does: the wait happens inside finalize().
 - `bench_llm`: waits BENCH_LLM_DELAY_MS before its first token, then streams a two-sentence
-  answer in a few deltas with no further delay (the first sentence is complete in the second
-  delta, so the first sentence costs exactly the first-token delay).
+  answer of 15 tokens (5 + 6 words) at BENCH_LLM_TOKENS_PER_SEC (the first sentence, 7 tokens,
+  is complete 60 ms after the first token at the default 100/s).
 - `bench_tts`: waits BENCH_TTS_DELAY_MS before its first chunk, then yields a 440 Hz tone in
-  mu-law 8 kHz, MS_PER_CHAR milliseconds per character, in 100 ms chunks, with no further delay.
+  mu-law 8 kHz, MS_PER_CHAR milliseconds per character (or BENCH_TTS_MS_PER_WORD per word when
+  set), in 100 ms chunks, with no further delay.
+
+The defaults (STT 100, LLM first token 200, TTS first audio 100 ms, 100 tokens/s, the same
+11-word answer) are those of the Pipecat reference server in ../shared/anchors/pipecat, and
+bench.call_latency sets BENCH_TTS_MS_PER_WORD=60 as it has, so `bench.call_latency --pipecat`
+loads both alike.
 
 The delays come from the environment so the benchmark and the server agree on them; `delays()`
 reads them (in seconds). Imported where Django is not configured (the benchmark's own
@@ -40,9 +46,15 @@ from calls.providers.base import (
     Transcript,
 )
 
-DEFAULT_DELAYS_MS = {"stt": 100, "llm": 150, "tts": 80}
-STT_TEXT = "I would like a large latte please"
-LLM_DELTAS = ("Sure, one large ", "latte coming up. ", "Anything else ", "for you today?")
+DEFAULT_DELAYS_MS = {"stt": 100, "llm": 200, "tts": 100}
+DEFAULT_TOKENS_PER_SEC = 100
+STT_TEXT = "I would like a taro milk tea"
+# fmt: off
+LLM_TOKENS = (
+    "Sure", ",", " one", " taro", " milk", " tea", ".",
+    " Would", " you", " like", " boba", " pearls", " with", " that", "?",
+)
+# fmt: on
 MS_PER_CHAR = 60
 CHUNK_BYTES = 800  # 100 ms of mu-law at 8 kHz
 
@@ -53,6 +65,14 @@ def delays() -> dict[str, float]:
         role: float(os.environ.get(f"BENCH_{role.upper()}_DELAY_MS", default)) / 1000
         for role, default in DEFAULT_DELAYS_MS.items()
     }
+
+
+def first_sentence_seconds() -> float:
+    """How long the LLM streams before its first sentence is complete, after the first token
+    (part of the providers' time, like the fixed delays)."""
+    rate = float(os.environ.get("BENCH_LLM_TOKENS_PER_SEC", DEFAULT_TOKENS_PER_SEC))
+    gaps = next(n for n, token in enumerate(LLM_TOKENS) if token.strip() in ".?!")
+    return gaps / rate if rate > 0 else 0.0
 
 
 def _tone(seconds: float = 1.0) -> bytes:
@@ -119,15 +139,18 @@ class BenchSTT(STT):
 class BenchLLM(LLM):
     name = "bench_llm"
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, tokens_per_sec: float) -> None:
         self.delay = delay
+        self.token_gap = 1 / tokens_per_sec if tokens_per_sec > 0 else 0.0
 
     async def stream(
         self, messages: list[dict[str, Any]], tools: list[ToolSpec]
     ) -> AsyncIterator[LLMEvent]:
         await asyncio.sleep(self.delay)
-        for delta in LLM_DELTAS:
-            yield TextDelta(delta)
+        for n, token in enumerate(LLM_TOKENS):
+            if n and self.token_gap:
+                await asyncio.sleep(self.token_gap)
+            yield TextDelta(token)
         yield Finished("stop")
 
 
@@ -145,7 +168,9 @@ class BenchTTS(TTS):
         self, text: str, *, voice: str = "", language: str = "en"
     ) -> AsyncIterator[bytes]:
         await asyncio.sleep(self.delay)
-        total = len(text) * MS_PER_CHAR * 8
+        per_word = float(os.environ.get("BENCH_TTS_MS_PER_WORD", 0))
+        ms = len(text.split()) * per_word if per_word else len(text) * MS_PER_CHAR
+        total = max(8, int(ms * 8))
         audio = (_TONE * (total // len(_TONE) + 1))[:total]
         for start in range(0, total, CHUNK_BYTES):
             yield audio[start : start + CHUNK_BYTES]
@@ -156,7 +181,8 @@ def _stt(agent, **_):
 
 
 def _llm(agent, **_):
-    return BenchLLM(delays()["llm"])
+    rate = float(os.environ.get("BENCH_LLM_TOKENS_PER_SEC", DEFAULT_TOKENS_PER_SEC))
+    return BenchLLM(delays()["llm"], rate)
 
 
 def _tts(agent, **_):

@@ -48,6 +48,10 @@ class Report:
     clears: int = 0
     frames_received: int = 0
     late_frames: int = 0  # agent audio that arrived after the audio before it had played
+    stream_opened_at: float | None = None  # the stream's handshake done (time.monotonic())
+    # The handshake's response headers, names in lower case: behind a balancer, which process
+    # holds the call.
+    stream_headers: dict[str, str] = field(default_factory=dict)
 
 
 class CallRefused(Exception):
@@ -67,6 +71,7 @@ class SimulatedCaller:
         settle: float = 0.8,
         gap: float | None = None,
         reply_timeout: float = 20.0,
+        answered_call_id: int | None = None,
     ) -> None:
         self.server = server.rstrip("/")
         self.public_base_url = public_base_url.rstrip("/")
@@ -79,6 +84,10 @@ class SimulatedCaller:
         self.settle = settle
         self.gap = gap
         self.reply_timeout = reply_timeout
+        # An outbound call the server placed (Call id): the callee answers, Twilio asks the
+        # outbound webhook for the TwiML instead of the voice webhook.
+        self.answered_call_id = answered_call_id
+        self.report: Report | None = None  # the call's report, readable while it runs
         # playback state
         self._play_end = 0.0
         self._pending_marks: list[tuple[float, str]] = []
@@ -102,6 +111,9 @@ class SimulatedCaller:
             "Direction": "inbound",
             "ApiVersion": "2010-04-01",
         }
+        if self.answered_call_id is not None:
+            path = f"/telephony/twilio/outbound/{self.answered_call_id}/"
+            params.update(CallStatus="in-progress", Direction="outbound-api")
         signature = self.validator.compute_signature(self.public_base_url + path, params)
         async with httpx.AsyncClient(timeout=10) as http:
             response = await http.post(
@@ -128,10 +140,12 @@ class SimulatedCaller:
         ws_base = "ws" + self.server[len("http") :]
         headers = {"X-Twilio-Signature": self.validator.compute_signature(stream_url, {})}
         greeting = self._current
-        report = Report(self.call_sid, greeting, [])
+        report = self.report = Report(self.call_sid, greeting, [])
         async with websockets.connect(
             ws_base + path, additional_headers=headers, max_size=2**20
         ) as ws:
+            report.stream_opened_at = time.monotonic()
+            report.stream_headers = {k.lower(): v for k, v in ws.response.headers.raw_items()}
             stream_sid = "MZ" + uuid.uuid4().hex
             await ws.send(
                 json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
