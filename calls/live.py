@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -27,7 +26,6 @@ from calls.providers.resilience import FallbackLLM
 from calls.tools import ToolContext, registry
 from calls.usage import UsageMeter, metered
 from calls.vad import VoiceActivityDetector
-from calls.vad_ahead import DetectorWhenReady
 from monitoring import metrics
 
 log = logging.getLogger(__name__)
@@ -309,35 +307,9 @@ async def open_call(
         if pending is not None:
             pending[:0] = plan.controls
         if "vad" not in options:
-            # Building a VAD model takes ~60-90 ms of CPU when the pool is empty: off the event
-            # loop, so a burst of new calls does not stall every other call's audio, and not
-            # waited for, so the call (and its greeting) starts meanwhile.
-            options["vad"] = DetectorWhenReady(
-                lambda: VoiceActivityDetector(sample_rate=8000, **VAD_OPTIONS)
-            )
+            # Microseconds: the process's one Silero model is shared (calls.vad).
+            options["vad"] = VoiceActivityDetector(sample_rate=8000, **VAD_OPTIONS)
         return session_for(plan, transport, greet_ahead=True, **options)
     finally:
         # The caller starts the session (live_calls counts it) with no await in between.
         admission.process_load.opened(call_id)
-
-
-async def start_call(session: CallSession) -> None:
-    """Start the session (the greeting goes out) and return once it can hear the caller: its
-    voice detector may still be loading (open_call does not wait for it), and the caller's
-    audio that comes meanwhile waits in the carrier's queue, as it did for the set-up."""
-    await session.start()
-    vad = session.hearing.vad
-    if isinstance(vad, DetectorWhenReady):
-        try:
-            await vad.wait_ready()
-        except asyncio.CancelledError:
-            # The carrier's side gave up meanwhile (its socket closed, and the consumer was
-            # cancelled before it could hear of it): the call ends now, with its records,
-            # rather than live on with nobody on it.
-            closing = asyncio.create_task(session.close("stream_closed"))
-            _closing.add(closing)
-            closing.add_done_callback(_closing.discard)
-            raise
-
-
-_closing: set[asyncio.Task] = set()  # closes started by start_call, kept until they finish

@@ -15,7 +15,7 @@ from django.db import InterfaceError, OperationalError
 
 from calls.admission import LinesBusy
 from calls.engine.session import CallSession, TransportClosed
-from calls.live import StreamClaim, StreamRefused, open_call, start_call
+from calls.live import StreamClaim, StreamRefused, open_call
 from telephony import stream_token
 from telephony.jobs import request_hang_up, request_lines_busy
 from telephony.media_protocol import (
@@ -68,7 +68,6 @@ async def patiently(step: Callable[..., Awaitable[T]], *args) -> T:
             )
             await asyncio.sleep(delay)
             delay = min(1.0, delay * 2)
-
 
 
 def _raising_transport_closed(send: Send) -> Send:
@@ -179,14 +178,12 @@ class TwilioMediaStream:
             await self._close(REFUSED)
             return
         self.session = session
-        await start_call(session)
+        await session.start()
         while self._controls:
             action, data = self._controls.pop(0)
             await session.control(action, **data)
 
-    async def _open_call(
-        self, start: Start, grant: stream_token.StreamGrant
-    ) -> CallSession | None:
+    async def _open_call(self, start: Start, grant: stream_token.StreamGrant) -> CallSession | None:
         return await open_call(
             self.call_id,
             self,

@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 
 from calls.admission import LINES_BUSY, LinesBusy
 from calls.engine.session import CallSession, TransportClosed
-from calls.live import open_call, start_call
+from calls.live import open_call
 from calls.models import Call, CallEvent
 from webcalls import protocol
 from webcalls.feed import FeedRecorder
@@ -70,7 +70,7 @@ class BrowserCall:
             await self._flush()
             return False
         self.session = session
-        await start_call(session)
+        await session.start()
         return True
 
     # -- page → session

@@ -4,22 +4,18 @@ started early when it is the call's own, and never failed by a failing cache."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
 import pytest
 from channels.db import database_sync_to_async
 
 from calls import greeting, hooks, live
-from calls.engine.heartbeat import live_calls
 from calls.engine.speech import Speaker
 from calls.models import Call
 from calls.providers import factory, phrase_cache
 from calls.providers.phrase_cache import MemoryStore
-from calls.tests.doubles import EnergyVad, ToneTTS
+from calls.tests.doubles import ToneTTS
 from calls.tests.test_phrase_cache_in_a_call import greeting_played
-from calls.vad import SpeechEnd, SpeechStart
-from calls.vad_ahead import DetectorWhenReady
 from telephony.tests import conftest as doubles
 from telephony.tests.conftest import energy_vad  # noqa: F401
 from telephony.tests.test_media_consumer import _fresh_token_cache, communicator  # noqa: F401
@@ -75,7 +71,7 @@ def shop(world_a, energy_vad, monkeypatch):  # noqa: F811
 
 def new_call(world) -> None:
     """The next caller on the shop's line (a new Call with its own CallSid)."""
-    from calls.models import Call, CallStatus
+    from calls.models import CallStatus
 
     old = world.call
     world.call = Call.objects.create(
@@ -206,29 +202,6 @@ async def test_the_calls_own_greeting_is_synthesized_before_the_start_hooks_end(
     assert SYNTHESIZED == [("", "Hello +14155559999.")]  # and only once
 
 
-async def test_the_greeting_does_not_wait_for_the_voice_detector(shop, monkeypatch):
-    built = threading.Event()
-
-    def slow_detector(**_):
-        built.wait(10)  # a model load queued behind a burst's
-        return EnergyVad()
-
-    monkeypatch.setattr("calls.live.VoiceActivityDetector", slow_detector)
-    try:
-        played = await asyncio.wait_for(greeting_played(shop, monkeypatch), 5)
-    finally:
-        built.set()
-    assert played
-    # The caller hung up while the detector was still loading: the call still ends.
-    for _ in range(200):
-        if shop.call.pk not in live_calls:
-            break
-        await asyncio.sleep(0.05)
-    assert shop.call.pk not in live_calls
-    call = await Call.objects.aget(pk=shop.call.pk)
-    assert call.outcome and call.is_final
-
-
 async def test_greeting_ahead_passes_other_words_to_the_speaker():
     tts = CountingTTS(name="counting")
     SYNTHESIZED.clear()
@@ -240,25 +213,6 @@ async def test_greeting_ahead_passes_other_words_to_the_speaker():
     again = b"".join([c async for c in ahead.synthesize("Hello there.")])
     assert said and other and said == again
     assert [t for _, t in SYNTHESIZED][2:] == ["Something else.", "Hello there."]
-
-
-async def test_audio_before_the_detector_is_built_is_heard_in_order():
-    built = threading.Event()
-
-    def build():
-        built.wait(5)
-        return EnergyVad()
-
-    detector = DetectorWhenReady(build)
-    loud, quiet = b"\x10\x10" * 160, b"\x00\x00" * 160
-    early = [loud] * 4 + [quiet] * 4
-    assert [detector.feed(frame) for frame in early] == [None] * 8
-    assert not detector.speaking
-    built.set()
-    await detector.wait_ready()
-    events = [detector.feed(quiet) for _ in range(3)]
-    assert [type(e) for e in events if e] == [SpeechStart, SpeechEnd]  # none lost
-    detector.close()
 
 
 def test_an_agent_saved_through_the_api_has_its_greeting_prepared(shop, settings, client):
