@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from django.db import OperationalError
 
-from telephony import media_stream
+from calls import live
 from telephony.tests.test_media_consumer import (
     SILENCE,
     VOICE,
@@ -51,16 +51,16 @@ async def test_a_consumer_killed_before_it_read_the_disconnect_still_ends_its_ca
 
 
 async def test_a_start_outlasts_a_moment_without_database_connections(live_world, monkeypatch):  # noqa: F811
-    real_claim = media_stream._claim
+    real_plan = live.plan_call
     failures = []
 
-    def claim_after_a_pool_timeout(*args):
+    def plan_after_a_pool_timeout(*args, **kwargs):
         if len(failures) < 2:
             failures.append(1)
             raise OperationalError("couldn't get a connection after 1.00 sec")
-        return real_claim(*args)
+        return real_plan(*args, **kwargs)
 
-    monkeypatch.setattr(media_stream, "_claim", claim_after_a_pool_timeout)
+    monkeypatch.setattr(live, "plan_call", plan_after_a_pool_timeout)
     comm = communicator()
     connected, _ = await comm.connect()
     assert connected

@@ -24,6 +24,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from bench.fake_providers import STT_TEXT
 from calls.models import Call, CallEvent, CallStatus, Turn
 from calls.reaper import SERVER_LOST, STREAM_NEVER_OPENED, reap_calls
 from telephony.simulator import CallRefused, SimulatedCaller, speech
@@ -35,7 +36,7 @@ CALLS = 200
 RAMP_SECONDS = 8.0  # the calls arrive over this long; each lasts longer, so all 200 overlap
 LINES = 1  # the caller says one line after the greeting, hears the answer, hangs up
 GREETING = "Hi."
-HEARD = "I would like a large latte please"  # what bench_stt hears in every utterance
+HEARD = STT_TEXT  # what bench_stt hears in every utterance
 CALLER_PATIENCE = 30.0  # a caller still on the line after this hangs up (and counts as failed)
 CLOSE_WITHIN = 30.0  # after the last caller hung up, every call must be closed by then
 
