@@ -1220,10 +1220,10 @@ def main(argv: list[str] | None = None) -> None:
     else:
         servers = "one Daphne process" + (f" on CPU {server_cpu}" if single_pinned else "")
     note = f"{os.cpu_count()} cores; bench client in one process on the same machine"
-    note += "; end of turn: " + ("VAD + text + Smart Turn" if args.smart_turn else "VAD + text")
-    note += "; phrase cache off"
     if single_pinned:
         note += f", on CPU {cpus[1]}"
+    note += "; end of turn: " + ("VAD + text + Smart Turn" if args.smart_turn else "VAD + text")
+    note += "; phrase cache off"
     if ours.failure:
         note += f"; STOPPED EARLY: {ours.failure}"
     if extra:
