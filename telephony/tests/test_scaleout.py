@@ -17,6 +17,7 @@ import pytest
 import websockets
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.management.base import CommandError
 from twilio.request_validator import RequestValidator
 
 from calls.actions import open_outbound_call
@@ -41,7 +42,10 @@ def scaleout(transactional_db, twilio_rest, tmp_path):
     with ScaleOut(env=env, log_dir=tmp_path, processes=2, workers=1) as setup:
         time.sleep(4)  # the speech models load in the background (~3 s)
         yield setup
-        assert not setup.dead(), {name: setup.tail(name) for name in setup.dead()}
+
+
+def all_running(setup: ScaleOut) -> None:
+    assert not setup.dead(), {name: setup.tail(name) for name in setup.dead()}
 
 
 async def held_by(setup: ScaleOut, caller: SimulatedCaller, task: asyncio.Task) -> str:
@@ -73,17 +77,31 @@ def quiet(seconds: float) -> bytes:
     return b"\xff" * (int(seconds * 8000) // 160 * 160)
 
 
-async def test_the_set_up_balances_checks_health_and_refuses_the_embedded_default(scaleout):
+async def served_by(setup: ScaleOut, requests: int = 4) -> set[str]:
     served = set()
     async with httpx.AsyncClient() as http:
-        for _ in range(4):  # a new connection each, as Twilio's webhooks come
-            response = await http.get(scaleout.url + "/healthz", headers={"Connection": "close"})
+        for _ in range(requests):  # a new connection each, as Twilio's webhooks come
+            response = await http.get(setup.url + "/healthz", headers={"Connection": "close"})
             assert response.status_code == 200
             served.add(response.headers[SERVED_BY])
-    assert served == {"web1", "web2"}
+    return served
+
+
+async def test_the_set_up_balances_checks_health_and_refuses_the_embedded_default(scaleout):
+    assert await served_by(scaleout) == {"web1", "web2"}
     assert scaleout.backend_status() == {"web1": "UP", "web2": "UP"}
+    all_running(scaleout)
+
+    # A web process gone: HAProxy's own checks take it out, and nobody is sent to it.
+    scaleout.by_name("web2").process.terminate()
+    deadline = time.monotonic() + 20
+    while scaleout.backend_status()["web2"] != "DOWN":
+        assert time.monotonic() < deadline, scaleout.tail("haproxy")
+        await asyncio.sleep(0.2)
+    assert await served_by(scaleout, 6) == {"web1"}
+
     # The test process itself runs on the in-memory layer: each process would be an island.
-    with pytest.raises(Exception, match="needs Redis"):
+    with pytest.raises(CommandError, match="needs Redis"):
         await database_sync_to_async(check_shared_state)()
 
 
@@ -162,6 +180,7 @@ async def test_a_staff_hang_up_and_a_machine_verdict_reach_the_call_held_by_the_
     assert call.outcome == "voicemail_left"
     said = [t.text async for t in Turn.objects.filter(call=call, speaker="agent")]
     assert said == ["Please call us back."]
+    all_running(scaleout)
 
     # Both hang-ups are REST requests made by the rq worker of the set-up.
     paths = {
@@ -224,6 +243,7 @@ async def test_a_board_on_each_process_sees_an_order_placed_through_a_call_held_
         while not all(shown(w.name) for w in scaleout.web):
             assert time.monotonic() < deadline, (holder, seen)
             await asyncio.sleep(0.1)
+        all_running(scaleout)
     finally:
         for board in boards:
             board.cancel()
