@@ -116,6 +116,7 @@ class Hearing:
         self._guess_generation = 0
         self._guessed: tuple[str, float] | None = None
         self._guessing = False
+        self._score_awaits: int | None = None  # the guess whose score the turn waits for
         self._closed = False
 
     # ------------------------------------------------------------------ state for the session
@@ -153,8 +154,7 @@ class Hearing:
             await self.listener.send(mulaw)
             self._preroll.clear()
         if isinstance(vad_event, SpeechEnd):
-            self._pause_from, self._guessed = None, None
-            self._speech_stopped(vad_event.at_ms)
+            self._vad_ended(vad_event.at_ms)
         elif self._utterance_open and not streaming and self.vad.speaking:
             self._follow_pause()
 
@@ -175,7 +175,12 @@ class Hearing:
         await self.hooks.caller_started()
 
     def _speech_stopped(
-        self, at_ms: int, *, score: float | None = None, paused_ms: int | None = None
+        self,
+        at_ms: int,
+        *,
+        score: float | None = None,
+        paused_ms: int | None = None,
+        awaiting_score: bool = False,
     ) -> None:
         """The utterance is over: the VAD is sure, or (`score`) the turn model and the
         recogniser's guess called it finished `paused_ms` into the pause."""
@@ -194,10 +199,12 @@ class Hearing:
             # A per-utterance recogniser may take a while to answer finalize(): the audio loop
             # must not wait for it.
             self._spawn(self.listener.finalize(), "finalize")
-        if score is None:
-            self._score_turn()
-        else:
+        if score is not None:
             self.detector.scored(score)
+        elif awaiting_score:
+            self.detector.scoring = True
+        else:
+            self._score_turn()
         self._check_turn()
 
     # ------------------------------------------------------------------ ending early
@@ -225,17 +232,38 @@ class Hearing:
             self._spawn(self._guess(self._guess_generation), "guess")
 
     async def _guess(self, generation: int) -> None:
+        speech = self._score_generation
         try:
             audio = bytes(self._turn_audio)
             text, score = await asyncio.gather(self.listener.guess(), self._score_quietly(audio))
         finally:
             self._guessing = False
-        if generation != self._guess_generation:
+        if generation != self._guess_generation or speech != self._score_generation:
             if self._pause_from is not None:  # a newer pause began while this one was made
                 self._start_guess()
+            elif self._score_awaits is not None:  # the VAD ended that one: score it anew
+                self._score_awaits = None
+                self._score_turn()
+        elif self._score_awaits == generation:  # the VAD ended the utterance meanwhile
+            self._score_awaits = None
+            self.detector.scored(score)
+            self._check_turn()
         elif text and score is not None:
             self._guessed = (text, score)
             self._end_early()
+
+    def _vad_ended(self, at_ms: int) -> None:
+        """The VAD is sure the utterance is over. The turn model's score of it is the guess's,
+        when a guess was made in this pause (done, or still being made): not scored twice."""
+        guessed, guessing = self._guessed, self._guessing and self._pause_from is not None
+        self._pause_from, self._guessed = None, None
+        if guessed is not None:
+            self._speech_stopped(at_ms, score=guessed[1])
+        elif guessing and self.turn_model is not None:
+            self._score_awaits = self._guess_generation
+            self._speech_stopped(at_ms, awaiting_score=True)
+        else:
+            self._speech_stopped(at_ms)
 
     async def _score_quietly(self, audio: bytes) -> float | None:
         try:

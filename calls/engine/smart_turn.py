@@ -178,8 +178,8 @@ def score(pcm16_8k: bytes) -> float:
 
 
 # A score that waited this long for a worker is skipped. The turn waits TurnDetector.model_wait
-# (0.4 s) for a score once the recogniser's text is in, so by then it has almost always ended
-# without it; and an overloaded process (200 calls on a core) would otherwise queue scores
+# (1 s after the end of speech) for a score once the recogniser's text is in, so by then it has
+# ended without it; and an overloaded process (200 calls on a core) would otherwise queue scores
 # faster than it runs them, each 60-80 ms of a core, taking the cores from every call's audio.
 STALE_AFTER = 1.0
 

@@ -32,7 +32,10 @@ def sounds_unfinished(text: str) -> bool:
 class TurnDetector:
     hold: float = 1.6  # extra silence granted to an unfinished-sounding turn
     silence_cap: float = 2.5  # a final text and this much silence end the turn regardless
-    model_wait: float = 0.4  # longest the turn waits for the model's score once all else agrees
+    # Longest the turn waits for the model's score once all else agrees, counted from the end of
+    # speech: the recogniser's guess can bring the text before the score (both start as the
+    # caller pauses), and a turn decided on the text alone is the one that cuts callers off.
+    model_wait: float = 1.0
     unsure_wait: float = 0.9  # silence that ends a turn the model thinks is probably finished
 
     speaking: bool = False

@@ -120,3 +120,20 @@ async def test_whisper_answers_finalize_with_a_standing_guess(monkeypatch):
     final = await anext(aiter(session.events()))
     assert final.text == "3 takes" and heard == [3200, 3200, 6400]
     await session.close()
+
+
+async def test_the_vad_ending_first_waits_for_the_guess_score_not_a_second_one(build_session):
+    """The guess is slower than the VAD here: the turn takes the guess's score (the model is
+    asked once) and the guess's text (the recogniser transcribes once)."""
+    stt = ScriptedSTT(["what are your hours"], guesses=["what are your hours"], delay=0.3)
+    session, _transport = await build_session(stt=stt)
+    model = FixedTurnModel(0.97)
+    session.hearing.turn_model = model
+    await until(lambda: not session.agent_active)
+    await speak(session, frames=10, silence=12)  # the VAD stops after 60 ms of quiet
+    await answered(session)
+    await session.close()
+    assert len(model.heard) == 1
+    timings = await last_answer_timings(session.call_id)
+    assert timings["turn_signal"] == "model" and timings["turn_score"] == 0.97
+    assert "turn_early_ms" not in timings
