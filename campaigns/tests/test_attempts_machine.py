@@ -132,5 +132,6 @@ async def test_the_message_is_said_after_the_beep_then_the_call_ends(build_sessi
     await session.control("amd", answered_by="machine_end_beep")
     await asyncio.wait_for(transport.hung_up.wait(), 10)
     await until(lambda: not session.agent_active)
+    await until(lambda: session.recorder.pending == 0)  # the records are written off the loop
     rows = Turn.objects.filter(call_id=session.call_id).values_list("speaker", "text")
     assert await database_sync_to_async(list)(rows) == [("agent", message)]
