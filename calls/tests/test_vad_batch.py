@@ -82,7 +82,8 @@ async def test_batched_calls_hear_what_a_model_per_call_heard(calls_audio):
     for pcm, (events, probabilities) in zip(calls_audio, together, strict=True):
         reference_events, reference = trace(PerCallModelDetector(**VAD_OPTIONS), pcm)
         alone_events, alone = trace(VoiceActivityDetector(**VAD_OPTIONS), pcm)
-        assert [type(e).__name__ for e in reference_events].count("SpeechStart") == 2
+        # Two lines each (piper varies every take: a pause inside one may split it in two).
+        assert [type(e).__name__ for e in reference_events].count("SpeechStart") >= 2
         assert events == alone_events == reference_events
         assert np.allclose(probabilities, reference, atol=1e-4)
         assert np.allclose(alone, reference, atol=1e-4)
