@@ -397,19 +397,21 @@ async def run_round(
 FINAL_STATUSES = ["completed", "busy", "failed", "no-answer", "canceled"]  # calls.models
 
 
-def wait_calls_closed(call_sids: list[str], timeout: float = 60) -> int:
-    """Wait until every call is in a final status with its outcome written; returns how many
-    are (the rest are the calls left open)."""
+def wait_calls_left_open(call_sids: list[str], timeout: float = 60) -> int:
+    """Wait until every Call of these calls is in a final status with its outcome written;
+    returns how many are not (the calls left open). A call the voice webhook turned away before
+    any Call was written (its database pool timed out) has no Call to leave open: it is counted
+    among the dropped calls, not here."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(f"{PG}/{DB_NAME}", autocommit=True) as conn:
         while True:
-            closed = conn.execute(
-                "SELECT count(*) FROM calls_call WHERE twilio_call_sid = ANY(%s) "
-                "AND status = ANY(%s) AND outcome <> ''",
-                (call_sids, FINAL_STATUSES),
-            ).fetchone()[0]
-            if closed >= len(call_sids) or time.monotonic() > deadline:
-                return closed
+            existing, closed = conn.execute(
+                "SELECT count(*), count(*) FILTER (WHERE status = ANY(%s) AND outcome <> '') "
+                "FROM calls_call WHERE twilio_call_sid = ANY(%s)",
+                (FINAL_STATUSES, call_sids),
+            ).fetchone()
+            if closed >= existing or time.monotonic() > deadline:
+                return existing - closed
             time.sleep(0.5)
 
 
@@ -847,8 +849,7 @@ def measure(label: str, new_target, counts: list[int], args, line: bytes, delays
             print(f"{label} N={n}: {turns} line(s) per call ...", flush=True)
             result = asyncio.run(run_round(n, turns, line, target, args.ramp, timeout))
             if target.has_records:
-                closed = wait_calls_closed([o.call_sid for o in result.outcomes])
-                result.unclosed = n - closed
+                result.unclosed = wait_calls_left_open([o.call_sid for o in result.outcomes])
             analyse(result, delays, vad, records=target.has_records)
             run.rounds.append(result)
             print(
