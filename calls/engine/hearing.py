@@ -235,7 +235,7 @@ class Hearing:
         speech = self._score_generation
         try:
             audio = bytes(self._turn_audio)
-            text, score = await asyncio.gather(self.listener.guess(), self._score_quietly(audio))
+            text, score = await asyncio.gather(self.listener.guess(), self._model_score(audio))
         finally:
             self._guessing = False
         if generation != self._guess_generation or speech != self._score_generation:
@@ -265,12 +265,6 @@ class Hearing:
         else:
             self._speech_stopped(at_ms)
 
-    async def _score_quietly(self, audio: bytes) -> float | None:
-        try:
-            return await self.turn_model(audio) if self.turn_model is not None else None
-        except ProviderError:
-            return None
-
     def _end_early(self) -> None:
         if self._guessed is None or self._pause_from is None:
             return
@@ -294,12 +288,18 @@ class Hearing:
         audio = bytes(self._turn_audio)
         self._spawn(self._scored(generation, audio), "turn-model")
 
-    async def _scored(self, generation: int, audio: bytes) -> None:
+    async def _model_score(self, audio: bytes) -> float | None:
+        """The turn model's score of `audio`; None when it has none to give."""
+        if self.turn_model is None:
+            return None
         try:
-            score: float | None = await self.turn_model(audio)  # type: ignore[misc]
+            return await self.turn_model(audio)
         except ProviderError:  # logged once by the model; turns end on the VAD and text alone
             self.turn_model = None
-            score = None
+            return None
+
+    async def _scored(self, generation: int, audio: bytes) -> None:
+        score = await self._model_score(audio)
         if generation == self._score_generation:  # not overtaken by more speech
             self.detector.scored(score)
             self._check_turn()
