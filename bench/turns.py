@@ -75,6 +75,7 @@ class Outcome:
     unheard: int = 0
     heard_texts: list[str] = field(default_factory=list)
     signals: list = field(default_factory=list)  # what ended each turn (turn_signal)
+    scores: list = field(default_factory=list)  # the model's score of each (turn_score)
     early: int = 0  # turns ended on the recogniser's guess, before the VAD's silence ran out
 
     @property
@@ -248,7 +249,9 @@ async def run_case(case: Case, n: int, *, with_model: bool = False) -> Outcome:
             if line_started and last.get("role") == "user":
                 outcome.turn_ends.append(time.monotonic() - line_started[0])
                 outcome.heard_texts.append(str(last.get("content")))
-                outcome.signals.append(session.hearing.detector.decision.get("turn_signal"))
+                decision = session.hearing.detector.decision
+                outcome.signals.append(decision.get("turn_signal"))
+                outcome.scores.append(decision.get("turn_score"))
             async for event in super().stream(messages, specs):
                 yield event
 
@@ -317,6 +320,13 @@ async def run_case(case: Case, n: int, *, with_model: bool = False) -> Outcome:
 # ---------------------------------------------------------------- report
 
 
+def _decisions(outcome: Outcome) -> str:
+    return ", ".join(
+        f"{signal} {score}" if score is not None else str(signal)
+        for signal, score in zip(outcome.signals, outcome.scores, strict=True)
+    )
+
+
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
@@ -364,7 +374,8 @@ async def main_async(args) -> None:
             status = "lost" if outcome.lost else "cut off" if outcome.cut_off else "ok"
             delay = f"{outcome.delay_ms:.0f} ms" if outcome.delay_ms is not None else "-"
             print(
-                f"[{title}] [{n}/{len(cases)}] {case.group}: {case.label!r} -> {status}, {delay}",
+                f"[{title}] [{n}/{len(cases)}] {case.group}: {case.label!r} -> {status}, {delay}"
+                f" ({_decisions(outcome) or 'no turn'}; heard {outcome.heard_texts})",
                 flush=True,
             )
         results[title] = outcomes

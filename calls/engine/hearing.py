@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from calls.audio import ulaw_decode
 from calls.engine.speech import Listener
-from calls.engine.turns import CONFIDENT, TurnDetector, sounds_unfinished
+from calls.engine.turns import TurnDetector, sounds_unfinished
 from calls.providers.base import ProviderError, SpeechStarted, STTEvent, Transcript, UtteranceEnd
 from calls.vad import SpeechEnd, SpeechStart, VoiceActivityDetector
 
@@ -72,6 +72,9 @@ class HearingHooks(Protocol):
 
     def caller_unheard(self, seconds: float, reason: str) -> None:
         """The caller spoke for `seconds`, but no words came of it."""
+
+    def agent_asked(self) -> bool:
+        """The agent's last words, as far as the caller heard them, were a question."""
 
 
 class Hearing:
@@ -168,6 +171,7 @@ class Hearing:
             self._started_at = timezone.now()
             self._turn_audio = bytearray(b"".join(self._recent_pcm))
             self._recent_pcm.clear()
+            self.detector.after_question = self.hooks.agent_asked()
         self._utterance_start_ms = at_ms
         self._score_generation += 1
         self.detector.speech_started()
@@ -270,9 +274,10 @@ class Hearing:
             return
         text, score = self._guessed
         paused_ms = self._stream_ms - self._pause_from
-        if paused_ms < EARLY_PAUSE_MS or score < CONFIDENT:
+        said = " ".join([*self.detector.texts, text])
+        if paused_ms < EARLY_PAUSE_MS or sounds_unfinished(said):
             return
-        if sounds_unfinished(" ".join([*self.detector.texts, text])):
+        if not self.detector.ends_at_once(said, score):
             return
         end = self.vad.end_speech()
         self._pause_from, self._guessed = None, None

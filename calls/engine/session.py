@@ -286,6 +286,15 @@ class CallSession:
             return
         self._start_response(user_text=text, timing=timing)
 
+    def agent_asked(self) -> bool:
+        last = self.messages[-1] if self.messages else {}
+        content = last.get("content")
+        return (
+            last.get("role") == "assistant"
+            and isinstance(content, str)
+            and (content.rstrip().endswith("?"))
+        )
+
     def caller_unheard(self, seconds: float, reason: str) -> None:
         """Speech with no words in it: say so in the record, and ask again (or, if it came
         over the agent's voice, let the agent go on)."""

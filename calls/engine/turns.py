@@ -22,10 +22,18 @@ _UNFINISHED = re.compile(
 )
 COMPLETE = 0.5  # a model score below this: the caller sounds unfinished (wait `hold`)
 CONFIDENT = 0.95  # at or above this the turn ends at once; in between, after `unsure_wait`
+# An answer of at most this many words to the agent's question ("Yes.", "Two, please.") ends at
+# once when the model calls it finished at all: the model is least sure of the shortest turns,
+# and a one-word answer to a question is the turn least likely to go on.
+SHORT_ANSWER_WORDS = 3
 
 
 def sounds_unfinished(text: str) -> bool:
     return bool(_UNFINISHED.search(text.strip()))
+
+
+def short_answer(text: str) -> bool:
+    return 0 < len(text.split()) <= SHORT_ANSWER_WORDS
 
 
 @dataclass
@@ -43,6 +51,7 @@ class TurnDetector:
     texts: list[str] = field(default_factory=list)
     pending_finals: int = 0  # finalize() asked of the recogniser, its answer not yet come
     endpoint: bool = False  # the recogniser thinks the caller paused
+    after_question: bool = False  # the agent's last words, as heard, asked the caller something
     scoring: bool = False  # the turn model is listening to the latest utterance
     score: float | None = None  # its verdict on the latest utterance
     decision: dict[str, object] = field(default_factory=dict)  # what ended the last turn
@@ -99,9 +108,20 @@ class TurnDetector:
         if self.score is not None and self.score < COMPLETE:
             return silent_for >= self.hold and self._decide("hold", "model")
         if self.score is not None and self.score < CONFIDENT:
+            if self.answers_question(self.text):
+                return self._decide("short_answer")
             # Probably finished, but a falling word mid-sentence sounds much the same.
             return silent_for >= self.unsure_wait and self._decide("model_unsure")
         return self._decide("model" if self.score is not None else "text")
+
+    def answers_question(self, text: str) -> bool:
+        """`text` is a short answer to the agent's question ("No.", "Two, please.")."""
+        return self.after_question and short_answer(text)
+
+    def ends_at_once(self, text: str, score: float) -> bool:
+        """Whether a turn the text rules let end, with this model score, ends without waiting
+        for more silence: the model is confident, or it is a short answer to a question."""
+        return score >= CONFIDENT or (score >= COMPLETE and self.answers_question(text))
 
     def _decide(self, signal: str, held_for: str = "") -> bool:
         self.decision = {"turn_signal": signal}

@@ -29,9 +29,9 @@ def last_answer_timings(call_id):
     return turn.timings
 
 
-async def build(build_session, *, texts, guesses, scores):
+async def build(build_session, *, texts, guesses, scores, greeting="Hi."):
     stt = ScriptedSTT(texts, guesses=guesses)
-    session, _transport = await build_session(stt=stt)
+    session, _transport = await build_session(stt=stt, greeting=greeting)
     session.hearing.vad = EnergyVad(stop_frames=LONG_STOP)
     session.hearing.turn_model = FixedTurnModel(*scores)
     await until(lambda: not session.agent_active)
@@ -94,6 +94,29 @@ async def test_a_turn_that_may_go_on_waits_for_the_silence(build_session, guess,
     await answered(session)
     await session.close()
     assert "turn_early_ms" not in await last_answer_timings(session.call_id)
+
+
+@pytest.mark.parametrize(
+    ("greeting", "early"), [("Hi, how can I help?", True), ("Hi, this is the shop.", False)]
+)
+async def test_a_short_answer_to_a_question_ends_early_though_the_model_is_unsure(
+    build_session, greeting, early
+):
+    """The model is least sure of one-word turns; after the agent's question a short answer
+    it calls finished at all (0.8 here) ends at once. After a statement it waits the silence."""
+    session, stt = await build(
+        build_session, texts=["two please"], guesses=["two please"], scores=[0.8], greeting=greeting
+    )
+    await speak(session, frames=10, silence=12)
+    await asyncio.sleep(0.2)
+    assert session.hearing.vad.speaking is not early
+    if not early:
+        await speak(session, frames=0, silence=LONG_STOP)
+    await until(lambda: session.messages[-1]["role"] == "assistant" and len(session.messages) > 2)
+    await session.close()
+    timings = await last_answer_timings(session.call_id)
+    assert ("turn_early_ms" in timings) is early
+    assert timings["turn_signal"] == ("short_answer" if early else "model_unsure")
 
 
 async def test_whisper_answers_finalize_with_a_standing_guess(monkeypatch):

@@ -78,6 +78,32 @@ def test_turn_ends_at_the_endpoint_when_complete():
     assert detector.take() == "what are your hours" and not detector.texts
 
 
+@pytest.mark.parametrize(
+    ("after_question", "text", "score", "due_at_once"),
+    [
+        (True, "No.", 0.7, True),  # a short answer to a question
+        (True, "Two, please.", 0.6, True),
+        (False, "No.", 0.7, False),  # the agent asked nothing: the model's doubt counts
+        (True, "is there parking near the shop", 0.7, False),  # more than a short answer
+        (True, "No.", 0.3, False),  # the model hears an unfinished turn
+        (True, "two and", 0.9, False),  # the text hangs
+    ],
+)
+def test_a_short_answer_to_a_question_ends_without_the_unsure_wait(
+    after_question, text, score, due_at_once
+):
+    detector = TurnDetector(unsure_wait=0.9, hold=1.6)
+    detector.after_question = after_question
+    detector.speech_started()
+    detector.speech_stopped(at=10.0)
+    detector.final_text(text, speech_final=True)
+    detector.scored(score)
+    assert detector.due(10.05) is due_at_once
+    if due_at_once:
+        assert detector.decision == {"turn_signal": "short_answer", "turn_score": score}
+    assert detector.due(12.0)  # every turn ends in the end
+
+
 def test_speech_resuming_keeps_the_turn_open():
     detector = TurnDetector(hold=1.0)
     detector.speech_started()

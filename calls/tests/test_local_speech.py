@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from calls.audio import FrameSplitter, FromMulaw8k, ToMulaw8k
+from calls.providers import whisper_window
 from calls.providers.base import PCM16_16K, AudioFormat, ProviderError, Transcript
 from calls.providers.local_stt import LocalWhisperSTT, build_prompt, load_model, transcribe
 from calls.providers.local_tts import EspeakTTS, PiperTTS, load_piper_voice, piper_pcm16
@@ -60,9 +61,11 @@ async def test_silence_and_an_empty_turn_still_give_a_final_transcript(models):
         await session.close()
 
 
+@pytest.mark.parametrize("window", [30, 20])
 @pytest.mark.parametrize("seed", [0, 5])
-async def test_loud_noise_is_not_read_as_the_hints(models, seed):
+async def test_loud_noise_is_not_read_as_the_hints(models, seed, window, settings):
     # Unfiltered, whisper hears this as "Latte, cappuccino," (seed 0) or "La la la..." (seed 5).
+    settings.WHISPER_WINDOW_SECONDS = window
     noise = np.random.default_rng(seed).normal(0, 0.18 * 32768, 16000 * 2)
     assert await transcribe(noise.clip(-32768, 32767).astype("<i2").tobytes(), hints=MENU) == ""
 
@@ -101,6 +104,53 @@ async def test_transcribe_helper(models):
     text = await transcribe(b"".join(over_the_phone(pcm, rate)), hints=MENU)
     assert "large latte" in text.lower()
     assert await transcribe(b"") == ""
+
+
+def _spy_on_the_short_window(monkeypatch) -> list[int]:
+    windows: list[int] = []
+    real = whisper_window.transcribe
+
+    def spy(model, samples, prompt, seconds):
+        windows.append(seconds)
+        return real(model, samples, prompt, seconds)
+
+    monkeypatch.setattr(whisper_window, "transcribe", spy)
+    return windows
+
+
+async def test_a_shorter_window_hears_the_caller(models, settings, monkeypatch):
+    windows = _spy_on_the_short_window(monkeypatch)
+    pcm, rate = piper_pcm16("What are your hours today?", **STEADY)
+    audio = b"".join(over_the_phone(pcm, rate))
+    assert "hours today" in (await transcribe(audio, hints=MENU)).lower()
+    assert windows == []  # whisper's own 30 s window unless asked
+    settings.WHISPER_WINDOW_SECONDS = 20
+    assert "hours today" in (await transcribe(audio, hints=MENU)).lower()
+    assert windows == [20]
+
+
+async def test_an_utterance_too_long_for_the_window_takes_whisper_own_path(
+    models, settings, monkeypatch
+):
+    settings.WHISPER_WINDOW_SECONDS = 10
+    windows = _spy_on_the_short_window(monkeypatch)
+    line = "I would like a large latte please, and my friend wants a cappuccino with oat milk."
+    pcm, rate = piper_pcm16(line, **STEADY)
+    once = b"".join(over_the_phone(pcm, rate))
+    seconds = len(once) / 32000
+    long = once * (int(10 / seconds) + 1)  # longer than the window
+    text = (await transcribe(long, hints=MENU)).lower()
+    assert windows == []
+    assert text.count("cappuccino") >= 2
+
+
+def test_a_sentence_whisper_repeats_back_to_back_is_taken_once():
+    assert whisper_window.once("Sure. Sure. Sure. Sure.") == "Sure."
+    assert whisper_window.once("Is there parking? Is there parking? Is") == "Is there parking? Is"
+    assert whisper_window.once("Yes. No.") == "Yes. No."
+    assert whisper_window.once("No, no, no.") == "No, no, no."
+    assert whisper_window.once("I'll be there at 5.30. Bye.") == "I'll be there at 5.30. Bye."
+    assert whisper_window.once("") == ""
 
 
 async def test_whisper_refuses_languages_it_cannot_hear():

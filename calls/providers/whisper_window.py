@@ -1,0 +1,117 @@
+"""Whisper on a shorter window (WHISPER_WINDOW_SECONDS): a phone utterance in about half the CPU.
+
+Whisper's encoder always reads a 30 s window of audio, padded with silence; on two cores that is
+~255 ms of the ~340 ms an utterance of a few seconds costs, spent mostly on the padding. The
+CTranslate2 encoder accepts a shorter window: with 20 s (2000 mel frames) an utterance costs
+~180 ms, and open speech is heard as well, but the prompt (the agent's vocabulary hints) sways
+it less, so menu words are missed a little more often (`python -m bench.whisper_window`
+measures both). The engine keeps the 30 s window unless the setting asks for less. Shorter
+windows also make whisper repeat itself ("Sure. Sure. Sure."), more so with a prompt: a
+transcript that repeats one sentence back to back is taken once.
+
+Utterances too long for the window go through faster-whisper's own path (30 s windows, several
+if need be): the caller talked for a long time, and ending their turn early matters less.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+    from faster_whisper.tokenizer import Tokenizer
+
+SAMPLE_RATE = 16000
+FULL_SECONDS = 30  # whisper's own window
+_FRAMES_PER_SECOND = 100  # 10 ms mel frames
+_ROOM_SECONDS = 1.0  # an utterance must leave this much of the window silent
+_MAX_PROMPT_TOKENS = 223  # whisper's own limit: half its 448-token context, less one
+# Tokens allowed per second of audio: speech runs ~3-4 a second; a loop is cut off sooner.
+_TOKENS_BASE, _TOKENS_PER_SECOND = 16, 8
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")  # not inside "5.30"
+
+
+@dataclass(frozen=True)
+class Heard:
+    text: str
+    no_speech_prob: float
+    compression_ratio: float
+
+
+def fits(samples: np.ndarray, seconds: int) -> bool:
+    """Whether `samples` (16 kHz) fit a window of `seconds` shorter than whisper's own."""
+    return seconds < FULL_SECONDS and samples.size <= (seconds - _ROOM_SECONDS) * SAMPLE_RATE
+
+
+def transcribe(model: WhisperModel, samples: np.ndarray, prompt: str | None, seconds: int) -> Heard:
+    """`samples` (float32, 16 kHz, short enough to `fit`) heard in one window of `seconds`:
+    greedy, no timestamps, the prompt as whisper's previous text."""
+    import ctranslate2
+
+    frames = seconds * _FRAMES_PER_SECOND
+    features = model.feature_extractor(samples)[:, :frames]
+    window = np.zeros((features.shape[0], frames), np.float32)
+    window[:, : features.shape[1]] = features
+    encoded = model.model.encode(ctranslate2.StorageView.from_array(window[None]), to_cpu=False)
+    tokenizer = _tokenizer(model)
+    tokens = [*_prompt_tokens(model, prompt), *tokenizer.sot_sequence, tokenizer.no_timestamps]
+    spoken = samples.size / SAMPLE_RATE
+    result = model.model.generate(
+        encoded,
+        [tokens],
+        beam_size=1,
+        max_length=len(tokens) + int(_TOKENS_BASE + _TOKENS_PER_SECOND * spoken),
+        return_no_speech_prob=True,
+        suppress_blank=True,
+        suppress_tokens=_suppressed(model),
+    )[0]
+    text = once(tokenizer.decode(result.sequences_ids[0]).strip())
+    return Heard(text, result.no_speech_prob, compression_ratio(text))
+
+
+def once(text: str) -> str:
+    """The text with any sentence repeated back to back said once ("Sure. Sure. Sure.")."""
+    kept: list[str] = []
+    for sentence in _SENTENCE_END.split(text.strip()):
+        if sentence and (not kept or _words(sentence) != _words(kept[-1])):
+            kept.append(sentence)
+    return " ".join(kept)
+
+
+def compression_ratio(text: str) -> float:
+    """How well the text compresses (as whisper measures it): a loop compresses well."""
+    data = text.encode()
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def _words(sentence: str) -> str:
+    return re.sub(r"[^a-z0-9 ]", "", sentence.lower())
+
+
+@cache
+def _tokenizer(model: WhisperModel) -> Tokenizer:
+    from faster_whisper.tokenizer import Tokenizer
+
+    return Tokenizer(
+        model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en"
+    )
+
+
+@cache
+def _suppressed(model: WhisperModel) -> tuple[int, ...]:
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    return tuple(get_suppressed_tokens(_tokenizer(model), [-1]))
+
+
+def _prompt_tokens(model: WhisperModel, prompt: str | None) -> list[int]:
+    if not prompt:
+        return []
+    tokenizer = _tokenizer(model)
+    return [tokenizer.sot_prev, *tokenizer.encode(" " + prompt.strip())[-_MAX_PROMPT_TOKENS:]]
