@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from functools import wraps
 
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -18,6 +19,35 @@ log = logging.getLogger(__name__)
 
 # The database cannot be reached, or is locked past DATABASE_TIMEOUT: an outage, not a bug.
 DATABASE_DOWN = (OperationalError, InterfaceError)
+# A burst of calls can keep every pooled connection lent out past DATABASE_TIMEOUT for a moment.
+# The caller is ringing meanwhile and Twilio waits 15 s for the answer, so while the database is
+# busy (the pool reached it, and is only full) the voice webhook tries again for this long
+# instead of turning the caller away; while it is down, it answers at once.
+BUSY_PATIENCE_SECONDS = 5.0
+
+
+def _pool_connect_errors() -> int | None:
+    """How often the connection pool has failed to reach the database (None: no pool)."""
+    pool = getattr(connection, "pool", None)  # PostgreSQL with DATABASE_POOL_SIZE
+    return None if pool is None else pool.get_stats().get("connections_errors", 0)
+
+
+def _patiently(attempt: Callable[[], HttpResponse], patience: float) -> HttpResponse:
+    """`attempt()`, tried again while the database is busy (not down) for up to `patience` s.
+    A pool timeout fails before the first query, and the webhooks are idempotent anyway."""
+    deadline = time.monotonic() + patience
+    delay = 0.05
+    while True:
+        errors_before = _pool_connect_errors()
+        try:
+            return attempt()
+        except DATABASE_DOWN:
+            errors = _pool_connect_errors()
+            if errors is None or errors != errors_before or time.monotonic() + delay > deadline:
+                raise
+            log.warning("database busy (every pooled connection lent out): trying again")
+            time.sleep(delay)
+            delay = min(0.5, delay * 2)
 
 
 def _twiml(body: str) -> HttpResponse:
@@ -49,21 +79,27 @@ def _retry_later() -> HttpResponse:
     return response
 
 
-def twilio_webhook(name: str, *, when_database_down: Callable[[], HttpResponse]):
+def twilio_webhook(
+    name: str, *, when_database_down: Callable[[], HttpResponse], patience: float = 0.0
+):
     """A Twilio webhook view: POST only, CSRF-exempt (Twilio signs instead), the signature
     checked (403 otherwise) and the account handed to the view; during a database outage the
-    view answers `when_database_down()` at once, with a log line."""
+    view answers `when_database_down()` at once, with a log line. With `patience`, a busy
+    database (its pool all lent out) is waited for that long first."""
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @csrf_exempt
         @require_POST
         @wraps(view)
         def webhook(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            try:
+            def attempt() -> HttpResponse:
                 account = webhook_account(request)
                 if account is None:
                     return HttpResponse("invalid signature", status=403, content_type="text/plain")
                 return view(request, account, *args, **kwargs)
+
+            try:
+                return _patiently(attempt, patience)
             except DATABASE_DOWN as exc:
                 _database_down(request, name, exc)
                 return when_database_down()
@@ -73,7 +109,7 @@ def twilio_webhook(name: str, *, when_database_down: Callable[[], HttpResponse])
     return decorate
 
 
-@twilio_webhook("voice", when_database_down=_polite_goodbye)
+@twilio_webhook("voice", when_database_down=_polite_goodbye, patience=BUSY_PATIENCE_SECONDS)
 def voice(request: HttpRequest, account) -> HttpResponse:
     return _twiml(inbound.answer_call(account, request.POST))
 
@@ -84,7 +120,7 @@ def status(request: HttpRequest, account) -> HttpResponse:
     return HttpResponse(status=200)  # even for an unknown call, so Twilio stops retrying
 
 
-@twilio_webhook("outbound", when_database_down=_polite_goodbye)
+@twilio_webhook("outbound", when_database_down=_polite_goodbye, patience=BUSY_PATIENCE_SECONDS)
 def outbound_answered(request: HttpRequest, account, call_id: int) -> HttpResponse:
     """Twilio asks what to do with an outbound call the callee answered."""
     return _twiml(outbound.answer_outbound(account, call_id, request.POST))
