@@ -42,18 +42,11 @@ from bench.call_latency import (
     PG,
     PUBLIC_BASE_URL,
     _django,
-    _log_errors,
     _terminate,
-    free_port,
     percentile,
-    proc_cpu_seconds,
-    self_cpu_seconds,
     server_env,
-    start_daphne,
-    stop_daphne,
-    wait_healthy,
-    wait_idle,
 )
+from bench.servers import OneDaphne, _log_errors, proc_cpu_seconds, self_cpu_seconds
 
 DB_NAME = "voiceapp_bench_greeting"
 GREETING = "Thanks for calling Bench Coffee on 555 0100, open 7 till 7. How can I help you today?"
@@ -240,6 +233,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def wait_idle(pid: int, quiet: float = 0.05, limit: float = 30.0) -> None:
+    """Until the server has used under `quiet` of a core for half a second (start-up's model
+    loading and greeting synthesis done), at most `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = proc_cpu_seconds(pid)
+        time.sleep(0.5)
+        if proc_cpu_seconds(pid) - before < quiet * 0.5:
+            return
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
@@ -254,15 +258,21 @@ def main(argv: list[str] | None = None) -> None:
 
     rounds: list[Round] = []
     failure = ""
-    log_path = Path(tempfile.gettempdir()) / "voiceapp-bench-greeting-daphne.log"
+    log_dir = Path(tempfile.mkdtemp(prefix="voiceapp-bench-greeting-"))
+    log_path = log_dir / "daphne.log"
+    cpus = sorted(os.sched_getaffinity(0))
+    pinned = len(cpus) >= 2
+    if pinned:
+        os.sched_setaffinity(0, {cpus[1]})  # the callers; the server on cpus[0]
     with tempfile.TemporaryDirectory(prefix="greeting-") as tmp:
         env["MEDIA_ROOT"] = str(Path(tmp) / "media")
-        port = free_port()
-        proc = start_daphne(env, port, log_path)
+        server = OneDaphne(env, log_dir, cpus[0] if pinned else None)
+        server.start()
+        proc = server.procs[0]
+        port = int(server.url.rsplit(":", 1)[1])
         try:
-            wait_healthy(proc, port, log_path)
             wait_idle(proc.pid)
-            print(f"Daphne pid {proc.pid} on 127.0.0.1:{port}, log {log_path}", flush=True)
+            print(f"Daphne pid {proc.pid} on {server.url}, log {log_path}", flush=True)
             for k in range(args.rounds):
                 started = time.monotonic()
                 result = asyncio.run(run_round(args.calls, args.ramp, port, proc.pid, 60.0))
@@ -281,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
         except (RuntimeError, OSError, psycopg.Error) as exc:
             failure = f"{type(exc).__name__}: {exc}"
         finally:
-            stop_daphne(proc)
+            server.stop()
     errors = _log_errors(log_path)
     if failure:
         print(f"stopped early: {failure}")

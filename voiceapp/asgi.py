@@ -1,13 +1,14 @@
-"""ASGI entry point: HTTP through Django, the WebSockets (media stream, live order boards)
-through Channels."""
+"""ASGI entry point: HTTP through Django, each request in one hop to its thread
+(voiceapp.http_app); the WebSockets (media stream, live order boards) through Channels."""
 
 import os
 
-from django.core.asgi import get_asgi_application
+from voiceapp.http_app import http_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceapp.settings")
-# Django must be set up before any consumer (and so any model) is imported.
-django_asgi_app = get_asgi_application()
+# Django must be set up (get_wsgi_application does) before any consumer, and so any model, is
+# imported.
+django_http_app = http_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -29,7 +30,7 @@ if not settings.REDIS_URL:
 application = ProtocolTypeRouter(
     {
         # Daphne serves the admin's static files itself only in DEBUG (the demo).
-        "http": ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app,
+        "http": ASGIStaticFilesHandler(django_http_app) if settings.DEBUG else django_http_app,
         # Each route brings its own checks (voiceapp.routing): none for the media stream (Twilio
         # is a server and sends no Origin; the stream authenticates with its signature and
         # token), the session and the Origin for the order boards.
