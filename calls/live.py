@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import JSONField, OuterRef, Subquery
 
@@ -27,6 +26,7 @@ from calls.tools import ToolContext, registry
 from calls.usage import UsageMeter, metered
 from calls.vad import VoiceActivityDetector
 from monitoring import metrics
+from voiceapp.db_threads import in_database_thread
 
 log = logging.getLogger(__name__)
 
@@ -298,10 +298,10 @@ async def open_call(
     group go first into `pending` (the transport's queue of commands that came before the
     session)."""
     if not admission.process_load.reserve(call_id):
-        await database_sync_to_async(admission.refuse_for_process)(call_id)
+        await in_database_thread(admission.refuse_for_process, "call set-up")(call_id)
         raise admission.LinesBusy(call_id)
     try:
-        plan = await database_sync_to_async(plan_call)(call_id, stream_sid, claim=claim)
+        plan = await in_database_thread(plan_call, "call set-up")(call_id, stream_sid, claim=claim)
         if plan is None:
             return None
         if pending is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -15,6 +14,7 @@ from calls.control import call_group
 from telephony.media_protocol import ProtocolError, decode
 from telephony.media_stream import REFUSED, TwilioMediaStream, patiently
 from telephony.signatures import cached_stream_signers, stream_signers
+from voiceapp.db_threads import in_database_thread
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         )
         signers = cached_stream_signers(*signed)
         if signers is None:
-            signers = await patiently(database_sync_to_async(stream_signers), *signed)
+            signers = await patiently(in_database_thread(stream_signers, "call set-up"), *signed)
         if not signers:
             log.warning(
                 "media stream handshake refused: bad signature",

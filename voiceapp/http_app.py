@@ -1,5 +1,6 @@
-"""HTTP for the ASGI server: each request runs whole, middleware and view, in one hop to Django's
-thread, through asgiref's WSGI adapter around Django's WSGI handler.
+"""HTTP for the ASGI server: each request runs whole, middleware and view, in one hop to a
+thread, through asgiref's WSGI adapter around Django's WSGI handler; on PostgreSQL on the `http`
+threads (voiceapp.db_threads), so webhooks do not queue behind calls' set-up or each other.
 
 Every view here is synchronous (the admin, the API, Twilio's webhooks). Django's own ASGI handler
 runs the middleware on the event loop and hops to its thread and back for every middleware's
@@ -14,12 +15,19 @@ request is whole is let go quietly, as Django's handler does.
 
 from __future__ import annotations
 
+from functools import partial
 from tempfile import SpooledTemporaryFile
 
 from asgiref.sync import AsyncToSync
 from asgiref.wsgi import WsgiToAsgi, WsgiToAsgiInstance
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
+
+from voiceapp.db_threads import in_database_thread
+
+# The adapter's own step, unwrapped from its hop to the one database thread: the request goes
+# to the `http` threads instead (voiceapp.db_threads).
+_run_wsgi_app = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
 
 
 class _Request(WsgiToAsgiInstance):
@@ -40,7 +48,7 @@ class _Request(WsgiToAsgiInstance):
             self.body_length = body.tell()
             body.seek(0)
             self.sync_send = AsyncToSync(send)
-            await self.run_wsgi_app(body)
+            await in_database_thread(partial(_run_wsgi_app, self), "http")(body)
 
     def build_environ(self, scope, body):
         environ = super().build_environ(scope, body)

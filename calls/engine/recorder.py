@@ -12,12 +12,10 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
@@ -27,6 +25,7 @@ from calls.actions import finish_call
 from calls.audio import pcm16_to_wav, ulaw_decode
 from calls.models import Call, CallEvent, CallStatus, Turn
 from monitoring import metrics
+from voiceapp.db_threads import in_database_thread
 
 log = logging.getLogger(__name__)
 
@@ -254,22 +253,13 @@ class CallRecorder:
             )
 
 
-# On PostgreSQL the calls' records are written on a few threads of their own: each call's
-# writer still writes its records in order (one batch at a time), but the calls' round trips
-# overlap instead of queueing behind the process's one database thread, where 200 calls ending
-# at once waited tens of seconds for their last records and final status. SQLite takes one
-# writer at a time: there they stay on the one thread.
-RECORD_THREADS = 4
-_record_threads: ThreadPoolExecutor | None = None
-
-
+# On PostgreSQL the calls' records are written on a few threads of their own
+# (voiceapp.db_threads): each call's writer still writes its records in order (one batch at a
+# time), but the calls' round trips overlap instead of queueing behind the process's one
+# database thread, where 200 calls ending at once waited tens of seconds for their last records
+# and final status. SQLite takes one writer at a time: there they stay on the one thread.
 def _in_database_thread(func: Callable[..., object]) -> Callable[..., Awaitable[object]]:
-    global _record_threads
-    if connection.vendor != "postgresql":
-        return database_sync_to_async(func)
-    if _record_threads is None:
-        _record_threads = ThreadPoolExecutor(RECORD_THREADS, thread_name_prefix="records")
-    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_record_threads)
+    return in_database_thread(func, "records")
 
 
 # Errors that may pass: a lock or statement timeout, a dropped connection, an exhausted pool.

@@ -118,13 +118,13 @@ async def test_a_handshake_with_the_tokens_cached_needs_no_trip_to_the_database(
     assert (await first.connect())[0]  # reads the accounts' tokens
     await first.disconnect()
     trips = []
-    real = consumers.database_sync_to_async
+    real = consumers.in_database_thread
 
     def counted(func, *args, **kwargs):
         trips.append(func.__name__)
         return real(func, *args, **kwargs)
 
-    monkeypatch.setattr(consumers, "database_sync_to_async", counted)
+    monkeypatch.setattr(consumers, "in_database_thread", counted)
     second = communicator()
     assert (await second.connect())[0]
     await second.disconnect()
