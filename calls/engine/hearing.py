@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from calls.audio import ulaw_decode
 from calls.engine.speech import Listener
-from calls.engine.turns import TurnDetector, sounds_unfinished
+from calls.engine.turns import TurnDetector
 from calls.providers.base import ProviderError, SpeechStarted, STTEvent, Transcript, UtteranceEnd
 from calls.vad import SpeechEnd, SpeechStart, VoiceActivityDetector
 
@@ -172,6 +172,7 @@ class Hearing:
             self._turn_audio = bytearray(b"".join(self._recent_pcm))
             self._recent_pcm.clear()
             self.detector.after_question = self.hooks.agent_asked()
+            self.detector.punctuated = self.listener.punctuates
         self._utterance_start_ms = at_ms
         self._score_generation += 1
         self.detector.speech_started()
@@ -275,7 +276,7 @@ class Hearing:
         text, score = self._guessed
         paused_ms = self._stream_ms - self._pause_from
         said = " ".join([*self.detector.texts, text])
-        if paused_ms < EARLY_PAUSE_MS or sounds_unfinished(said):
+        if paused_ms < EARLY_PAUSE_MS or self.detector.unfinished(said):
             return
         if not self.detector.ends_at_once(said, score):
             return
@@ -336,7 +337,7 @@ class Hearing:
             # Speech that came faster than real time (a burst): the next utterance still owed
             # began after a silence, on the stream's own clock, that had ended this turn.
             gap = (self._unanswered[0][0] - end_ms) / 1000
-            unfinished = sounds_unfinished(self.detector.text)
+            unfinished = self.detector.unfinished(self.detector.text)
             if gap >= (self.detector.hold if unfinished else self.detector.unsure_wait):
                 self.detector.decision = {"turn_signal": "stream_gap"}
                 self._take_turn(Timing(self.clock(), self._started_at))

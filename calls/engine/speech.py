@@ -254,6 +254,10 @@ class Listener:
     def guesses(self) -> bool:
         return bool(self.session and self.session.guesses)
 
+    @property
+    def punctuates(self) -> bool:
+        return bool(self.session and self.session.punctuates)
+
     async def guess(self) -> str | None:
         """The recogniser's guess at the open utterance (see STTSession.guess), or None."""
         if self.session is None:

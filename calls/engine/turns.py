@@ -32,6 +32,15 @@ def sounds_unfinished(text: str) -> bool:
     return bool(_UNFINISHED.search(text.strip()))
 
 
+_ENDS_A_SENTENCE = re.compile(r"[.?!…]['\")\]]*$")
+
+
+def unpunctuated(text: str) -> bool:
+    """The text does not end as a sentence does (., ?, !), as a punctuating recogniser writes
+    words it heard as unfinished ("Can you tell me where you")."""
+    return not _ENDS_A_SENTENCE.search(text.strip())
+
+
 def short_answer(text: str) -> bool:
     return 0 < len(text.split()) <= SHORT_ANSWER_WORDS
 
@@ -52,6 +61,7 @@ class TurnDetector:
     pending_finals: int = 0  # finalize() asked of the recogniser, its answer not yet come
     endpoint: bool = False  # the recogniser thinks the caller paused
     after_question: bool = False  # the agent's last words, as heard, asked the caller something
+    punctuated: bool = False  # the recogniser punctuates (whisper): a text without an end hangs
     scoring: bool = False  # the turn model is listening to the latest utterance
     score: float | None = None  # its verdict on the latest utterance
     decision: dict[str, object] = field(default_factory=dict)  # what ended the last turn
@@ -101,7 +111,7 @@ class TurnDetector:
             return self._decide("silence_cap")
         if not self.endpoint:
             return False
-        if sounds_unfinished(self.text):
+        if self.unfinished(self.text):
             return silent_for >= self.hold and self._decide("hold", "text")
         if self.scoring and silent_for < self.model_wait:
             return False  # all else says finished: give the model a moment to agree
@@ -113,6 +123,11 @@ class TurnDetector:
             # Probably finished, but a falling word mid-sentence sounds much the same.
             return silent_for >= self.unsure_wait and self._decide("model_unsure")
         return self._decide("model" if self.score is not None else "text")
+
+    def unfinished(self, text: str) -> bool:
+        """The text rules: it hangs (a digit, "and", "um"), or a punctuating recogniser wrote
+        it without a sentence's end."""
+        return sounds_unfinished(text) or (self.punctuated and unpunctuated(text))
 
     def answers_question(self, text: str) -> bool:
         """`text` is a short answer to the agent's question ("No.", "Two, please.")."""

@@ -83,6 +83,9 @@ class STTSession(abc.ABC):
         """Close the stream; safe to call twice."""
 
     guesses = False  # whether guess() can give anything
+    # Whether every utterance's text ends in . ? or ! when the speaker sounded finished (whisper
+    # punctuates from the audio): a text without one is then a sign the caller is not done.
+    punctuates = False
 
     async def guess(self) -> str | None:
         """A per-utterance recogniser's guess at the utterance so far, which stays open: the

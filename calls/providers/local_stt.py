@@ -133,6 +133,9 @@ class LocalWhisperSession(STTSession):
     """One call's recognition stream: buffers audio, transcribes it on finalize()."""
 
     guesses = True
+    # Whisper ends a sentence it hears as finished with . ? or !, and leaves "Can you tell me
+    # where you" (the caller paused mid-question) without: a second sign besides the turn model.
+    punctuates = True
 
     def __init__(self, language: str, hints: list[str] | None) -> None:
         self.language = language

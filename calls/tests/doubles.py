@@ -85,6 +85,10 @@ class ScriptedSTTSession(STTSession):
     def guesses(self) -> bool:
         return self.owner.guesses is not None
 
+    @property
+    def punctuates(self) -> bool:
+        return self.owner.punctuates
+
     async def guess(self) -> str | None:
         await asyncio.sleep(self.owner.delay)
         return self.owner.guesses.pop(0) if self.owner.guesses else None
@@ -133,6 +137,7 @@ class ScriptedSTT(STT):
         self.texts = list(texts)
         self.guesses = None if guesses is None else list(guesses)
         self.forgotten = 0  # guesses the engine said were overtaken by more speech
+        self.punctuates = False  # a recogniser that writes . ? ! (as whisper does)
         self.delay = delay
         self.frames = 0
         self.fail_on_finalize = False

@@ -104,6 +104,27 @@ def test_a_short_answer_to_a_question_ends_without_the_unsure_wait(
     assert detector.due(12.0)  # every turn ends in the end
 
 
+@pytest.mark.parametrize(
+    ("punctuated", "text", "waits"),
+    [
+        (True, "Can you tell me where you", True),  # whisper heard the caller stop mid-question
+        (True, "Can you tell me where you are located?", False),
+        (True, "Thank you.", False),
+        (False, "can you tell me where you", False),  # a recogniser that never punctuates
+    ],
+)
+def test_a_punctuating_recogniser_text_without_a_sentence_end_waits(punctuated, text, waits):
+    detector = TurnDetector(hold=1.6)
+    detector.punctuated = punctuated
+    detector.speech_started()
+    detector.speech_stopped(at=10.0)
+    detector.final_text(text, speech_final=True)
+    detector.scored(0.98)  # the model, confident: the text alone holds the turn
+    assert detector.due(10.05) is not waits
+    if waits:
+        assert detector.due(11.7) and detector.decision["turn_held_for"] == "text"
+
+
 def test_speech_resuming_keeps_the_turn_open():
     detector = TurnDetector(hold=1.0)
     detector.speech_started()
