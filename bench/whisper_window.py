@@ -7,7 +7,8 @@ Run from the project root:
     .venv/bin/python -m bench.whisper_window [--window 20] [--repeat N]
 
 Each line is spoken by the local voice (piper), carried through the phone line (mu-law 8 kHz and
-back to 16 kHz) and transcribed greedily, as the engine does. Two sets: open speech (short
+back to 16 kHz) and transcribed by the engine's own code (calls.providers.local_stt:
+greedy, the noise filter, the window asked for). Two sets: open speech (short
 answers and questions; heard right = every word), with and without a menu prompt; and ordering
 lines at five speaking rates with the menu as the prompt (heard right = every menu word in the
 line found, allowing a misspelling). Both windows hear the same audio.
@@ -65,44 +66,50 @@ def right(line: str, text: str) -> bool:
     return heard_right(line, text) if line in LINES else words(text) == words(line)
 
 
-def thirty(model, samples, prompt: str | None) -> str:
-    segments, _ = model.transcribe(
-        samples,
-        language="en",
-        beam_size=1,
-        temperature=0.0,
-        vad_filter=False,
-        initial_prompt=prompt,
-        condition_on_previous_text=False,
-        without_timestamps=True,
-    )
-    return "".join(s.text for s in segments).strip()
+def transcriber(seconds: int):
+    """The engine's own transcription (calls.providers.local_stt) with a `seconds` window."""
+    from calls.providers.local_stt import transcribe_blocking
+
+    def transcribe(pcm16: bytes, prompt: str | None) -> str:
+        return transcribe_blocking(pcm16, "en", prompt, seconds)
+
+    return transcribe
 
 
-def shorter(seconds: int):
-    def path(model, samples, prompt: str | None) -> str:
-        from calls.providers import whisper_window
+def measure(transcribe, cases, prompt: str | None, heard_right, misses: list[str], label: str):
+    """Each (line, expected, audio) of `cases` transcribed: how many heard right, and the ms
+    each took; what was missed goes to `misses`."""
+    took, heard = [], 0
+    for line, expected, pcm16 in cases:
+        started = time.perf_counter()
+        text = transcribe(pcm16, prompt)
+        took.append((time.perf_counter() - started) * 1000)
+        if heard_right(expected, text):
+            heard += 1
+        else:
+            misses.append(f"{label}: {line!r} -> {text!r}")
+    return heard, took
 
-        return whisper_window.transcribe(model, samples, prompt, seconds).text
 
-    return path
-
-
-def menu_words_found(text: str, words_said: list[str]) -> bool:
+def menu_words_found(words_said: list[str], text: str) -> bool:
     from rapidfuzz import fuzz
 
     return all(fuzz.partial_ratio(word, text.lower()) >= 85 for word in words_said)
 
 
-def order_line(text: str, rate: float):
-    import numpy as np
-
+def order_line(text: str, rate: float) -> bytes:
+    """`text` spoken by piper at `rate`, through the phone line: PCM16 16 kHz."""
     from calls.providers.local_tts import piper_pcm16
     from calls.tests.test_local_speech import over_the_phone
 
     pcm, sample_rate = piper_pcm16(text, length_scale=rate)
-    pcm16 = b"".join(over_the_phone(pcm, sample_rate))
-    return np.frombuffer(pcm16, "<i2").astype(np.float32) / 32768
+    return b"".join(over_the_phone(pcm, sample_rate))
+
+
+def pcm16(samples) -> bytes:
+    import numpy as np
+
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
 
 
 def _row(name: str, prompt: str, heard: int, total: int, took: list[float]) -> None:
@@ -123,39 +130,23 @@ def main() -> None:
     django.setup()
     from calls.providers.local_stt import build_prompt, load_model
 
-    model = load_model()
-    paths = (("30 s", thirty), (f"{args.window} s", shorter(args.window)))
+    load_model()
+    paths = (("30 s", transcriber(30)), (f"{args.window} s", transcriber(args.window)))
     lines = (LINES + SENTENCES) * args.repeat
-    audio = [phone_line(line) for line in lines]
+    speech = [(line, line, pcm16(phone_line(line))) for line in lines]
     orders = [(t, w, order_line(t, r)) for t, w in ORDERS for r in RATES] * args.repeat
     menu_prompt = build_prompt(MENU)
     print("| window | prompt | heard right | ms p50 | ms p95 |")
     print("|---|---|---|---|---|")
     misses: list[str] = []
-    for name, path in paths:
-        path(model, audio[0], None)  # warm up
+    for name, transcribe in paths:
+        transcribe(speech[0][2], None)  # warm up
         for prompt in (None, PROMPT):
-            took, heard = [], 0
-            for line, samples in zip(lines, audio, strict=True):
-                started = time.perf_counter()
-                text = path(model, samples, prompt)
-                took.append((time.perf_counter() - started) * 1000)
-                if right(line, text):
-                    heard += 1
-                else:
-                    misses.append(
-                        f"{name}, open speech, prompt {bool(prompt)}: {line!r} -> {text!r}"
-                    )
-            _row(name, "menu" if prompt else "none", heard, len(lines), took)
-        took, heard = [], 0
-        for line, words_said, samples in orders:
-            started = time.perf_counter()
-            text = path(model, samples, menu_prompt)
-            took.append((time.perf_counter() - started) * 1000)
-            if menu_words_found(text, words_said):
-                heard += 1
-            else:
-                misses.append(f"{name}, menu words: {line!r} -> {text!r}")
+            label = f"{name}, open speech, prompt {bool(prompt)}"
+            heard, took = measure(transcribe, speech, prompt, right, misses, label)
+            _row(name, "menu" if prompt else "none", heard, len(speech), took)
+        label = f"{name}, menu words"
+        heard, took = measure(transcribe, orders, menu_prompt, menu_words_found, misses, label)
         _row(name, "menu words (ordering lines)", heard, len(orders), took)
     print()
     for miss in misses:

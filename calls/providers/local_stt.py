@@ -81,9 +81,11 @@ def build_prompt(hints: list[str] | None) -> str | None:
     return prompt[0].upper() + prompt[1:] + "."
 
 
-def _transcribe_blocking(
+def transcribe_blocking(
     pcm16: bytes, language: str, prompt: str | None, window: int = whisper_window.FULL_SECONDS
 ) -> str:
+    """The engine's transcription of one utterance, on the calling thread: whisper with a
+    `window`-second encoder window where the utterance fits it, and the noise filter."""
     samples = np.frombuffer(pcm16[: len(pcm16) & ~1], "<i2").astype(np.float32)
     if samples.size == 0 or np.sqrt(np.mean(samples**2)) < _SILENCE_RMS:
         return ""
@@ -117,7 +119,7 @@ async def transcribe(pcm16_16k: bytes, language: str = "en", hints: list[str] | 
     try:
         return await loop.run_in_executor(
             _executor,
-            _transcribe_blocking,
+            transcribe_blocking,
             pcm16_16k,
             language,
             build_prompt(hints),
