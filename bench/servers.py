@@ -4,37 +4,19 @@ the scale-out set-up (voiceapp.scaleout), or the Pipecat reference server."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from voiceapp.scaleout import free_port, start_logged
+
 TTS_MS_PER_WORD = 60  # the fake TTS's audio per word, as the Pipecat anchor's
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _popen(command: list[str], env: dict[str, str], log_path: Path, cpu: int | None):
-    log = open(log_path, "wb")  # the child keeps its own descriptor
-    try:
-        return subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
-        )
-    finally:
-        log.close()
+    return start_logged(command, env=env, log_path=log_path, cpu=cpu, append=False)
 
 
 def _stop(proc: subprocess.Popen) -> None:

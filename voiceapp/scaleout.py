@@ -70,6 +70,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_logged(
+    command: list[str],
+    *,
+    env: dict[str, str],
+    log_path: Path,
+    cpu: int | None = None,
+    append: bool = True,
+) -> subprocess.Popen:
+    """`command` started from the project root with `env`, its output to `log_path`, pinned to
+    `cpu` if given, in a session of its own: a Ctrl-C in the terminal reaches only the parent,
+    which stops its children in order instead of all of them at once."""
+    log = open(log_path, "ab" if append else "wb")  # the child keeps its own descriptor
+    try:
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
+        )
+    finally:
+        log.close()
+
+
 def haproxy_binary() -> str:
     # Debian puts it in /usr/sbin, which a non-root PATH may leave out.
     found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
@@ -194,22 +221,12 @@ class ScaleOut:
     def _spawn(
         self, name: str, command: list[str], *, cpu: int | None = None, python: bool = True
     ) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab")  # the child keeps its own descriptor
-        try:
-            return subprocess.Popen(
-                [sys.executable, *command] if python else command,
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Its own session: a Ctrl-C in the terminal reaches this process, which stops
-                # the children in order, instead of all of them at once.
-                start_new_session=True,
-                preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
-            )
-        finally:
-            log.close()
+        return start_logged(
+            [sys.executable, *command] if python else command,
+            env=self.env,
+            log_path=self.log_dir / f"{name}.log",
+            cpu=cpu,
+        )
 
     def _wait_healthy(self, web: WebProcess, deadline: float) -> None:
         import httpx
