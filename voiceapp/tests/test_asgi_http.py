@@ -26,18 +26,17 @@ def application():
         return importlib.import_module("voiceapp.asgi").application
 
 
+VOICE = "/telephony/twilio/voice/"
+
+
 def headers(**named: str) -> list[tuple[bytes, bytes]]:
     pairs = {"host": "voice.example.test", **named}
     return [(k.replace("_", "-").encode(), v.encode()) for k, v in pairs.items()]
 
 
-async def request(
-    application, method: str, path: str, body: bytes = b"", *, chunks: int = 1, **named
-) -> dict:
-    """One HTTP request through `application` (its body in `chunks` messages): the status and
-    the whole body of the response. (The ASGI spec lets a response's last message leave `body`
-    out, as asgiref's adapter does.) A body with no Content-Length header is sent chunked."""
-    scope = {
+def http_scope(method: str, path: str, **named: str) -> dict:
+    """An HTTP request's ASGI scope, as Daphne builds it; `named` are its headers."""
+    return {
         "type": "http",
         "http_version": "1.1",
         "method": method,
@@ -50,7 +49,15 @@ async def request(
         "client": ("127.0.0.1", 50000),
         "server": ("voice.example.test", 80),
     }
-    communicator = ApplicationCommunicator(application, scope)
+
+
+async def request(
+    application, method: str, path: str, body: bytes = b"", *, chunks: int = 1, **named
+) -> dict:
+    """One HTTP request through `application` (its body in `chunks` messages): the status and
+    the whole body of the response. (The ASGI spec lets a response's last message leave `body`
+    out, as asgiref's adapter does.) A body with no Content-Length header is sent chunked."""
+    communicator = ApplicationCommunicator(application, http_scope(method, path, **named))
     size = -(-len(body) // chunks) if body else 0
     for n in range(chunks):
         piece = body[n * size : (n + 1) * size]
@@ -68,36 +75,34 @@ async def request(
     return {"status": start["status"], "body": content}
 
 
+async def post_voice(application, params: dict, *, signature: str = "", chunks: int = 1) -> dict:
+    """The voice webhook with `params`, signed with the account's token unless `signature` is
+    given; its length sent in a Content-Length header, unless its body comes in `chunks`."""
+    signature = signature or RequestValidator("token-a").compute_signature(BASE + VOICE, params)
+    body = urlencode(params).encode()
+    length = {"content_length": str(len(body))} if chunks == 1 else {}
+    return await request(
+        application,
+        "POST",
+        VOICE,
+        body,
+        chunks=chunks,
+        content_type="application/x-www-form-urlencoded",
+        x_twilio_signature=signature,
+        **length,
+    )
+
+
 async def test_a_signed_voice_webhook_is_answered_through_the_asgi_application(
     application, world_a
 ):
-    path = "/telephony/twilio/voice/"
     params = voice_params(world_a, call_sid="CA" + "6" * 32)
-    signature = RequestValidator("token-a").compute_signature(BASE + path, params)
-    form = "application/x-www-form-urlencoded"
-    body = urlencode(params).encode()
-    response = await request(
-        application,
-        "POST",
-        path,
-        body,
-        content_type=form,
-        content_length=str(len(body)),
-        x_twilio_signature=signature,
-    )
+    response = await post_voice(application, params)
     assert response["status"] == 200, response
     assert b"<Connect>" in response["body"]
     assert await Call.objects.filter(twilio_call_sid=params["CallSid"]).aexists()
 
-    forged = await request(
-        application,
-        "POST",
-        path,
-        body,
-        content_type=form,
-        content_length=str(len(body)),
-        x_twilio_signature="x",
-    )
+    forged = await post_voice(application, params, signature="x")
     assert forged["status"] == 403
 
 
@@ -122,31 +127,13 @@ async def test_a_request_runs_whole_in_django_wsgi_handler(application, monkeypa
 
 
 async def test_a_chunked_body_without_a_length_is_read_whole(application, world_a):
-    path = "/telephony/twilio/voice/"
     params = voice_params(world_a, call_sid="CA" + "4" * 32)
-    signature = RequestValidator("token-a").compute_signature(BASE + path, params)
-    response = await request(
-        application,
-        "POST",
-        path,
-        urlencode(params).encode(),
-        chunks=3,
-        content_type="application/x-www-form-urlencoded",
-        x_twilio_signature=signature,
-    )
+    response = await post_voice(application, params, chunks=3)
     assert response["status"] == 200 and b"<Connect>" in response["body"], response
 
 
 async def test_a_client_that_leaves_mid_body_is_let_go_quietly(application, caplog):
-    scope = {
-        "type": "http",
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/telephony/twilio/voice/",
-        "query_string": b"",
-        "headers": headers(content_length="100"),
-    }
+    scope = http_scope("POST", VOICE, content_length="100")
     communicator = ApplicationCommunicator(application, scope)
     await communicator.send_input({"type": "http.request", "body": b"a=1", "more_body": True})
     await communicator.send_input({"type": "http.disconnect"})
