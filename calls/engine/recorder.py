@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -253,15 +253,6 @@ class CallRecorder:
             )
 
 
-# On PostgreSQL the calls' records are written on a few threads of their own
-# (voiceapp.db_threads): each call's writer still writes its records in order (one batch at a
-# time), but the calls' round trips overlap instead of queueing behind the process's one
-# database thread, where 200 calls ending at once waited tens of seconds for their last records
-# and final status. SQLite takes one writer at a time: there they stay on the one thread.
-def _in_database_thread(func: Callable[..., object]) -> Callable[..., Awaitable[object]]:
-    return in_database_thread(func, "records")
-
-
 # Errors that may pass: a lock or statement timeout, a dropped connection, an exhausted pool.
 TRANSIENT = (OperationalError, InterfaceError)
 BATCH_MAX = 200
@@ -278,7 +269,11 @@ async def _retrying(func: Callable[..., object], *args, give_up_after: float) ->
     while True:
         attempt += 1
         try:
-            await _in_database_thread(func)(*args)
+            # On PostgreSQL on the records threads (voiceapp.db_threads): each call's writer
+            # still writes its batches in order, but calls' round trips overlap instead of
+            # queueing behind the process's one database thread (where 200 calls ending at
+            # once waited tens of seconds for their final status). SQLite: the one thread.
+            await in_database_thread(func, "records")(*args)
             return True
         except TRANSIENT as error:
             left = deadline - loop.time()
