@@ -15,7 +15,6 @@ stays on the one thread.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,8 +24,11 @@ from django.db import connection
 
 THREADS = {"records": 4, "call set-up": 4, "http": 4}
 
-_executors: dict[str, ThreadPoolExecutor] = {}
-_lock = threading.Lock()
+# A pool starts its threads only when work first comes, so building them here costs nothing.
+_executors = {
+    purpose: ThreadPoolExecutor(threads, thread_name_prefix=purpose.replace(" ", "-"))
+    for purpose, threads in THREADS.items()
+}
 
 
 def in_database_thread(func: Callable[..., Any], purpose: str) -> Callable[..., Awaitable[Any]]:
@@ -34,16 +36,4 @@ def in_database_thread(func: Callable[..., Any], purpose: str) -> Callable[..., 
     database thread (SQLite). Stale connections are closed before and after, as Channels does."""
     if connection.vendor != "postgresql":
         return database_sync_to_async(func)
-    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_executor(purpose))
-
-
-def _executor(purpose: str) -> ThreadPoolExecutor:
-    executor = _executors.get(purpose)
-    if executor is None:
-        with _lock:
-            executor = _executors.get(purpose)
-            if executor is None:
-                prefix = purpose.replace(" ", "-")
-                executor = ThreadPoolExecutor(THREADS[purpose], thread_name_prefix=prefix)
-                _executors[purpose] = executor
-    return executor
+    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_executors[purpose])
