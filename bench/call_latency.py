@@ -13,7 +13,8 @@ call, and runs N SimulatedCallers (telephony.simulator) at once from this proces
 waits for the greeting, then says the same line `--turns` times, each after the agent's
 previous reply.
 
-The server: by default ONE Daphne process (`manage.py serve`) pinned to CPU 0, this client
+The server: by default ONE Daphne process (`manage.py serve`; `--server uvicorn` runs it on
+uvicorn with uvloop instead, WEB_SERVER=uvicorn) pinned to CPU 0, this client
 pinned to CPU 1 (`--no-pin` leaves both free). With `--processes K`, the scale-out set-up
 (voiceapp.scaleout: K Daphne processes, process i pinned to CPU i, behind HAProxy, an rq
 worker and the cron, on Redis `--redis-url`): the callers go through the balancer, which
@@ -79,16 +80,16 @@ from pathlib import Path
 import psycopg
 
 from bench.servers import (
-    ROOT,
     TTS_MS_PER_WORD,
     Anchor,
-    OneDaphne,
+    OneServer,
     ScaledProduct,
     Target,
     procs_cpu_seconds,
     procs_rss_mib,
     self_cpu_seconds,
 )
+from voiceapp.scaleout import ROOT
 
 DB_NAME = "voiceapp_bench"
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -499,7 +500,7 @@ def render(
     vad_delay_ms: float,
     codec: list[tuple[str, float]],
     env_note: str,
-    servers: str = "one Daphne process",
+    servers: str = "one web process",
 ) -> str:
     header = [
         "N",
@@ -613,7 +614,7 @@ def render(
         note = f"{cpu:.2f}%"
         if r.dropped or saturated:
             # A saturated server's CPU / N is its ceiling shared out, not what a call costs.
-            note += f", Daphne at {r.server_cpu / r.wall * 100:.0f}% of a core"
+            note += f", the server at {r.server_cpu / r.wall * 100:.0f}% of a core"
             note += f", {len(r.dropped)} dropped" if r.dropped else ""
         out.append(
             f"  N={r.n}: < {TARGET_CPU_PER_CALL:g}% of a core per call: "
@@ -754,7 +755,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--processes",
         type=int,
         default=1,
-        help="Daphne processes; above 1, behind HAProxy with an rq worker and the cron "
+        help="Web processes; above 1, behind HAProxy with an rq worker and the cron "
         "(voiceapp.scaleout), process i pinned to CPU i.",
     )
     parser.add_argument(
@@ -796,7 +797,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="Extra environment for Daphne (e.g. DATABASE_CONN_MAX_AGE=60).",
+        help="Extra environment for the product's processes (e.g. DATABASE_CONN_MAX_AGE=60).",
+    )
+    parser.add_argument(
+        "--server",
+        choices=("daphne", "uvicorn"),
+        default="daphne",
+        help="The product's ASGI server (WEB_SERVER): Daphne, or uvicorn with uvloop.",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -891,7 +898,7 @@ def _spread(result: Round) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     counts = [int(n) for n in args.calls.split(",") if n.strip()]
-    extra = dict(item.split("=", 1) for item in args.server_env)
+    extra = {"WEB_SERVER": args.server, **dict(item.split("=", 1) for item in args.server_env)}
     signal.signal(signal.SIGTERM, _terminate)
     cpus = sorted(os.sched_getaffinity(0))
     single_pinned = args.pin and args.processes == 1 and len(cpus) >= 2
@@ -933,7 +940,7 @@ def main(argv: list[str] | None = None) -> None:
             logs.mkdir()
             if args.processes > 1:
                 return ScaledProduct(env, logs, args.processes)
-            return OneDaphne(env, logs, server_cpu)
+            return OneServer(env, logs, server_cpu)
 
         try:
             ours = measure("product", product, counts, args, line, delays, vad_delay)
@@ -964,9 +971,11 @@ def main(argv: list[str] | None = None) -> None:
         print("measuring the codec ...", flush=True)
         codec = codec_rows()
     if args.processes > 1:
-        servers = f"{args.processes} Daphne processes (CPU i each) behind HAProxy"
+        servers = f"{args.processes} {extra['WEB_SERVER']} processes (CPU i each) behind HAProxy"
     else:
-        servers = "one Daphne process" + (f" on CPU {server_cpu}" if single_pinned else "")
+        servers = f"one {extra['WEB_SERVER']} process" + (
+            f" on CPU {server_cpu}" if single_pinned else ""
+        )
     note = f"{os.cpu_count()} cores; bench client in one process on the same machine"
     if single_pinned:
         note += f", on CPU {cpus[1]}"
@@ -974,8 +983,8 @@ def main(argv: list[str] | None = None) -> None:
     note += "; phrase cache off"
     if ours.failure:
         note += f"; STOPPED EARLY: {ours.failure}"
-    if extra:
-        note += "; server env " + " ".join(f"{k}={v}" for k, v in extra.items())
+    if shown := " ".join(f"{k}={v}" for k, v in extra.items() if k != "WEB_SERVER"):
+        note += "; server env " + shown
     print()
     print(render(ours.rounds, delays, vad_delay, codec, note, servers))
     if theirs is not None:

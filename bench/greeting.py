@@ -7,9 +7,9 @@ Run from the project root:
 It creates a PostgreSQL database `voiceapp_bench_greeting` (dropped first if it exists),
 migrates and seeds it as bench.call_latency does (one tenant, account, number and agent on the
 fixed-delay providers of bench.fake_providers; the agent's greeting set to `--greeting`), starts
-ONE Daphne process (`manage.py serve`) and, `--rounds` times, opens `--calls` simulated calls
-(telephony.simulator) whose starts are spread evenly over `--ramp` seconds. Each caller waits for
-the greeting, lets it play and hangs up.
+ONE web process (`manage.py serve`: Daphne, or uvicorn with `--server uvicorn`) and, `--rounds`
+times, opens `--calls` simulated calls (telephony.simulator) whose starts are spread evenly over
+`--ramp` seconds. Each caller waits for the greeting, lets it play and hangs up.
 
 Greeting latency is the caller's view: from sending the stream's `start` message to receiving
 the first frame of the agent's audio. It includes the server's set-up of the call (the stream's
@@ -47,7 +47,7 @@ from bench.call_latency import (
     percentile,
     server_env,
 )
-from bench.servers import OneDaphne, _log_errors, proc_cpu_seconds, self_cpu_seconds
+from bench.servers import OneServer, _log_errors, proc_cpu_seconds, self_cpu_seconds
 
 DB_NAME = "voiceapp_bench_greeting"
 GREETING = "Thanks for calling Bench Coffee on 555 0100, open 7 till 7. How can I help you today?"
@@ -167,7 +167,7 @@ def _pcts(values: list[float]) -> str:
 
 def render(rounds: list[Round], args: argparse.Namespace, note: str) -> str:
     header = ["round", "calls", "greeted", "greeting ms p50/p95/p99", "server part ms p50/p95/p99"]
-    header += ["webhook ms p50/p95/p99", "Daphne CPU s", "client CPU %", "wall s"]
+    header += ["webhook ms p50/p95/p99", "server CPU s", "client CPU %", "wall s"]
     rows = [
         [
             str(k + 1),
@@ -189,8 +189,8 @@ def render(rounds: list[Round], args: argparse.Namespace, note: str) -> str:
         return "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
 
     out = [
-        f"Greeting latency: {args.calls} calls arriving within {args.ramp:g} s, one Daphne "
-        f"process ({note})",
+        f"Greeting latency: {args.calls} calls arriving within {args.ramp:g} s, one "
+        f"{args.server} process ({note})",
         f"greeting: {args.greeting!r}",
         "=" * total,
         line(header),
@@ -229,7 +229,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="Extra environment for Daphne (e.g. PRELOAD_SPEECH_MODELS=true).",
+        help="Extra environment for the server (e.g. PRELOAD_SPEECH_MODELS=true).",
+    )
+    parser.add_argument(
+        "--server",
+        choices=("daphne", "uvicorn"),
+        default="daphne",
+        help="The ASGI server (WEB_SERVER): Daphne, or uvicorn with uvloop.",
     )
     return parser.parse_args(argv)
 
@@ -248,7 +254,7 @@ def wait_idle(pid: int, quiet: float = 0.05, limit: float = 30.0) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    extra = dict(item.split("=", 1) for item in args.server_env)
+    extra = {"WEB_SERVER": args.server, **dict(item.split("=", 1) for item in args.server_env)}
     database_url = f"{PG}/{DB_NAME}".replace("postgresql://", "postgres://")
     env = server_env({"DATABASE_URL": database_url, **extra})
     if "PHRASE_CACHE_MAX_BYTES" not in extra:
@@ -264,20 +270,20 @@ def main(argv: list[str] | None = None) -> None:
     rounds: list[Round] = []
     failure = ""
     log_dir = Path(tempfile.mkdtemp(prefix="voiceapp-bench-greeting-"))
-    log_path = log_dir / "daphne.log"
+    log_path = log_dir / "server.log"
     cpus = sorted(os.sched_getaffinity(0))
     pinned = len(cpus) >= 2
     if pinned:
         os.sched_setaffinity(0, {cpus[1]})  # the callers; the server on cpus[0]
     with tempfile.TemporaryDirectory(prefix="greeting-") as tmp:
         env["MEDIA_ROOT"] = str(Path(tmp) / "media")
-        server = OneDaphne(env, log_dir, cpus[0] if pinned else None)
+        server = OneServer(env, log_dir, cpus[0] if pinned else None)
         server.start()
         proc = server.procs[0]
         port = int(server.url.rsplit(":", 1)[1])
         try:
             wait_idle(proc.pid)
-            print(f"Daphne pid {proc.pid} on {server.url}, log {log_path}", flush=True)
+            print(f"{args.server} pid {proc.pid} on {server.url}, log {log_path}", flush=True)
             for k in range(args.rounds):
                 started = time.monotonic()
                 result = asyncio.run(run_round(args.calls, args.ramp, port, proc.pid, 60.0))
@@ -291,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
                 if proc.poll() is not None:
-                    failure = f"Daphne exited ({proc.returncode})"
+                    failure = f"the server exited ({proc.returncode})"
                     break
         except (RuntimeError, OSError, psycopg.Error) as exc:
             failure = f"{type(exc).__name__}: {exc}"
@@ -301,11 +307,11 @@ def main(argv: list[str] | None = None) -> None:
     if failure:
         print(f"stopped early: {failure}")
     if errors:
-        print(f"Daphne's log ({log_path}) has {len(errors)} error line(s), the last:")
+        print(f"The server's log ({log_path}) has {len(errors)} error line(s), the last:")
         print("\n".join(f"  {ln[:300]}" for ln in errors[-5:]))
     note = f"{os.cpu_count()} cores, the callers in one process on the same machine"
-    if extra:
-        note += "; server env " + " ".join(f"{k}={v}" for k, v in extra.items())
+    if shown := " ".join(f"{k}={v}" for k, v in extra.items() if k != "WEB_SERVER"):
+        note += "; server env " + shown
     print()
     print(render(rounds, args, note))
 

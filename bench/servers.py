@@ -1,4 +1,4 @@
-"""The servers bench.call_latency measures, and their processes' CPU and memory: one Daphne,
+"""The servers bench.call_latency measures, and their processes' CPU and memory: one web process,
 the scale-out set-up (voiceapp.scaleout), or the Pipecat reference server."""
 
 from __future__ import annotations
@@ -79,8 +79,9 @@ class Target:
         return [line for path in self.logs for line in _log_errors(path)]
 
 
-class OneDaphne(Target):
-    """The web process as production starts it: `manage.py serve` with the project's timeouts."""
+class OneServer(Target):
+    """The web process as production starts it: `manage.py serve` with the project's timeouts
+    (on the ASGI server its env's WEB_SERVER names: Daphne by default, or uvicorn)."""
 
     label = "product"
     has_records = True
@@ -88,7 +89,7 @@ class OneDaphne(Target):
     def __init__(self, env: dict[str, str], log_dir: Path, cpu: int | None) -> None:
         super().__init__()
         self.env, self.cpu = env, cpu
-        self.logs = [log_dir / "daphne.log"]
+        self.logs = [log_dir / "server.log"]
 
     def start(self) -> None:
         port = free_port()

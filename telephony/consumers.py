@@ -15,6 +15,7 @@ from telephony.media_protocol import ProtocolError, decode
 from telephony.media_stream import REFUSED, TwilioMediaStream, patiently
 from telephony.signatures import cached_stream_signers, stream_signers
 from voiceapp.db_threads import in_database_thread
+from voiceapp.socket_errors import SOCKET_CLOSED
 
 log = logging.getLogger(__name__)
 
@@ -155,4 +156,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     async def _close(self, code: int) -> None:
-        await self.close(code=code)
+        try:
+            await self.close(code=code)
+        except SOCKET_CLOSED:
+            pass  # the caller's side closed first (uvicorn says so; Daphne says nothing)

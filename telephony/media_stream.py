@@ -9,7 +9,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from django.db import InterfaceError, OperationalError
 
@@ -30,6 +29,7 @@ from telephony.media_protocol import (
     encode_mark,
     encode_media,
 )
+from voiceapp.socket_errors import SOCKET_CLOSED
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +71,14 @@ async def patiently(step: Callable[..., Awaitable[T]], *args) -> T:
 
 
 def _raising_transport_closed(send: Send) -> Send:
-    """Daphne (autobahn) refuses a send once the socket is closing: the session's signal that
+    """Daphne and uvicorn refuse a send once the socket is closing: the session's signal that
     the carrier is gone, so it ends through its normal close instead of a traceback per send."""
 
     async def checked(text: str) -> None:
         try:
             await send(text)
-        except Disconnected as exc:
-            raise TransportClosed(str(exc)) from exc
+        except SOCKET_CLOSED as exc:
+            raise TransportClosed(str(exc) or "the socket is closed") from exc
 
     return checked
 

@@ -472,6 +472,9 @@ CALLS_PER_TENANT_MAX = env_int("CALLS_PER_TENANT_MAX", 0, minimum=0)
 RECORDING_RETENTION_INTERVAL_SECONDS = env_int(
     "RECORDING_RETENTION_INTERVAL_SECONDS", 3600, minimum=60
 )
+# The ASGI server `manage.py serve` runs: Daphne (the default), or uvicorn with uvloop
+# (voiceapp.uvicorn_server), which carries the same calls on less CPU (README "Benchmarks").
+WEB_SERVER = env_choice("WEB_SERVER", "daphne", ("daphne", "uvicorn"))
 HTTP_TIMEOUT_SECONDS = env_int("HTTP_TIMEOUT_SECONDS", 30, minimum=1)
 HTTP_IDLE_TIMEOUT_SECONDS = env_int("HTTP_IDLE_TIMEOUT_SECONDS", 10, minimum=1)
 WEBSOCKET_CONNECT_TIMEOUT_SECONDS = env_int("WEBSOCKET_CONNECT_TIMEOUT_SECONDS", 5, minimum=1)

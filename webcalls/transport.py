@@ -8,13 +8,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 
 from calls.admission import LINES_BUSY, LinesBusy
 from calls.engine.session import CallSession, TransportClosed
 from calls.live import open_call
 from calls.models import Call, CallEvent
+from voiceapp.socket_errors import SOCKET_CLOSED
 from webcalls import protocol
 from webcalls.feed import FeedRecorder
 
@@ -156,9 +156,9 @@ class BrowserCall:
 
     @staticmethod
     async def _send(send: Callable[[object], Awaitable[None]], payload) -> None:
-        # Daphne refuses a send once the socket is closing: the session's signal that the
-        # page is gone, so it ends through its normal close.
+        # Daphne and uvicorn refuse a send once the socket is closing: the session's signal
+        # that the page is gone, so it ends through its normal close.
         try:
             await send(payload)
-        except Disconnected as exc:
-            raise TransportClosed(str(exc)) from exc
+        except SOCKET_CLOSED as exc:
+            raise TransportClosed(str(exc) or "the socket is closed") from exc

@@ -16,6 +16,7 @@ import pytest
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from django.conf import settings
+from uvicorn.protocols.utils import ClientDisconnected
 
 from calls.engine.session import TransportClosed
 from calls.models import Call, CallEvent
@@ -165,9 +166,14 @@ def test_half_sent_requests_are_dropped(transactional_db, twilio_rest):
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
 
 
-async def test_the_media_stream_reports_a_closed_socket_as_transport_closed():
+@pytest.mark.parametrize(
+    "refusal",
+    [Disconnected("Attempt to send on a closed protocol"), ClientDisconnected()],
+    ids=["daphne", "uvicorn"],
+)
+async def test_the_media_stream_reports_a_closed_socket_as_transport_closed(refusal):
     async def send(text: str) -> None:
-        raise Disconnected("Attempt to send on a closed protocol")
+        raise refusal
 
     async def close(code: int) -> None:
         pass

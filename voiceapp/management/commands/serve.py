@@ -1,5 +1,6 @@
 """`manage.py serve`: Daphne with the project's timeouts and a graceful shutdown. The one way the
-web process is started (scripts/demo, production).
+web process is started (scripts/demo, production). `--server uvicorn` (or WEB_SERVER=uvicorn)
+runs the same application on uvicorn with uvloop instead (voiceapp.uvicorn_server).
 
 Daphne's defaults suit a development server, not a public one: no limit on how long the
 application may take to answer, a WebSocket allowed to live a day, and an idle half-sent request
@@ -80,7 +81,7 @@ class ProjectCLI(CommandLineInterface):
 
 
 class Command(BaseCommand):
-    help = "Start Daphne (HTTP and the media WebSocket) with the project's timeouts."
+    help = "Start the web server (HTTP and the media WebSocket) with the project's timeouts."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("-b", "--bind", default="127.0.0.1", help="address to listen on")
@@ -90,6 +91,19 @@ class Command(BaseCommand):
             action="store_true",
             help="take the client address from X-Forwarded-For (behind a trusted proxy)",
         )
+        parser.add_argument(
+            "--server",
+            choices=("daphne", "uvicorn"),
+            default=None,
+            help="the ASGI server (default: the WEB_SERVER setting, daphne)",
+        )
 
-    def handle(self, *args, bind: str, port: int, proxy_headers: bool, **options) -> None:
+    def handle(
+        self, *args, bind: str, port: int, proxy_headers: bool, server: str | None, **options
+    ) -> None:
+        if (server or settings.WEB_SERVER) == "uvicorn":
+            from voiceapp import uvicorn_server
+
+            uvicorn_server.run(bind, port, proxy_headers=proxy_headers)
+            return
         ProjectCLI().run(daphne_arguments(bind, port, proxy_headers=proxy_headers))
