@@ -137,9 +137,7 @@ class CallRecorder:
         }
         call_id, index = self.call_id, record.index
         metrics.turn_saved(call_id, record.speaker, values["timings"], record.latency_ms)
-        self._put(
-            lambda: Turn.objects.update_or_create(call_id=call_id, index=index, defaults=values)
-        )
+        self._put(lambda: _save_turn(call_id, index, values))
 
     def event(self, kind: str, **data) -> None:
         at, call_id = timezone.now(), self.call_id
@@ -299,6 +297,19 @@ def _run_batch(ops: list[Op]) -> None:
                 cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout)])
         for op in ops:
             op()
+
+
+def _save_turn(call_id: int, index: int, values: dict) -> None:
+    """Insert the turn, or update it when it was saved before (a reply cut short after it was
+    written): one INSERT ... ON CONFLICT statement, where update_or_create took five (a
+    savepoint, a SELECT ... FOR UPDATE, the INSERT, and their ends) for every turn of 200
+    calls."""
+    Turn.objects.bulk_create(
+        [Turn(call_id=call_id, index=index, **values)],
+        update_conflicts=True,
+        unique_fields=["call", "index"],
+        update_fields=list(values),
+    )
 
 
 def _store_recording(call_id: int, wav: bytes) -> str:

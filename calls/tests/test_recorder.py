@@ -9,7 +9,7 @@ import logging
 import psycopg
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 
 from calls.engine import recorder as recorder_module
 from calls.engine.recorder import CallRecorder
@@ -224,3 +224,32 @@ async def test_a_record_the_database_refuses_is_skipped_alone():
     assert turns == [("caller", "still here")]
     assert [e.kind for e in events] == ["started", "ended", "error"]
     assert call.outcome == "records_lost" and events[-1].data["records_lost"] == 1
+
+
+async def test_a_turn_saved_again_is_updated_in_place():
+    """A reply is written when it ends and again when it is cut short later: one row, the
+    latest words."""
+    recorder = await _recorder()
+    reply = recorder.new_turn("agent")
+    reply.text = "We are open from nine to five every day."
+    recorder.save_turn(reply)
+    reply.text, reply.interrupted = "We are open from nine", True
+    recorder.save_turn(reply)
+    recorder.event("ended", outcome="caller_hung_up")
+    await recorder.close(outcome="caller_hung_up", audio=None)
+    _, turns, _ = await rows(recorder.call_id)
+    assert turns == [("agent", "We are open from nine")]
+    assert (await Turn.objects.aget(call_id=recorder.call_id)).interrupted
+
+
+def test_a_turn_is_written_in_one_statement(django_assert_num_queries):
+    """Inside the writer's batch (one transaction), a turn is one INSERT ... ON CONFLICT, new
+    or saved before."""
+    call = _make_call()
+    values = {"speaker": "caller", "text": "Two, please.", "started_at": call.created_at}
+    with transaction.atomic():
+        with django_assert_num_queries(1):
+            recorder_module._save_turn(call.pk, 0, values)
+        with django_assert_num_queries(1):
+            recorder_module._save_turn(call.pk, 0, {**values, "text": "Two, please, and a cookie."})
+    assert list(Turn.objects.values_list("index", "text")) == [(0, "Two, please, and a cookie.")]
