@@ -120,6 +120,8 @@ class TurnDetector:
         if self.score is not None and self.score < CONFIDENT:
             if self.answers_question(self.text):
                 return self._decide("short_answer")
+            if self.asks_question(self.text):
+                return self._decide("question")
             # Probably finished, but a falling word mid-sentence sounds much the same.
             return silent_for >= self.unsure_wait and self._decide("model_unsure")
         return self._decide("model" if self.score is not None else "text")
@@ -133,10 +135,19 @@ class TurnDetector:
         """`text` is a short answer to the agent's question ("No.", "Two, please.")."""
         return self.after_question and short_answer(text)
 
+    def asks_question(self, text: str) -> bool:
+        """A punctuating recogniser wrote `text` as a whole question ("Is there parking near
+        the shop?"): whisper ends with "?" only what it heard asked, intonation and words
+        together, never the first half of a sentence cut at a pause."""
+        return self.punctuated and text.rstrip().endswith("?")
+
     def ends_at_once(self, text: str, score: float) -> bool:
         """Whether a turn the text rules let end, with this model score, ends without waiting
-        for more silence: the model is confident, or it is a short answer to a question."""
-        return score >= CONFIDENT or (score >= COMPLETE and self.answers_question(text))
+        for more silence: the model is confident, or it is a short answer to a question, or
+        the caller's own whole question."""
+        return score >= CONFIDENT or (
+            score >= COMPLETE and (self.answers_question(text) or self.asks_question(text))
+        )
 
     def _decide(self, signal: str, held_for: str = "") -> bool:
         self.decision = {"turn_signal": signal}

@@ -125,6 +125,29 @@ async def test_a_short_answer_to_a_question_ends_early_though_the_model_is_unsur
     assert timings["turn_signal"] == ("short_answer" if early else "model_unsure")
 
 
+@pytest.mark.parametrize(
+    ("text", "early"),
+    [("Is there parking near the shop?", True), ("I would like a large coffee.", False)],
+)
+async def test_the_callers_whole_question_ends_early_though_the_model_is_unsure(
+    build_session, text, early
+):
+    """Whisper ends with "?" only a question it heard whole: one the model calls finished at
+    all (0.8) ends at once. A statement it is as unsure of waits the silence."""
+    session, stt = await build(build_session, texts=[text], guesses=[text], scores=[0.8])
+    stt.punctuates = True
+    await speak(session, frames=10, silence=12)
+    await asyncio.sleep(0.2)
+    assert session.hearing.vad.speaking is not early
+    if not early:
+        await speak(session, frames=0, silence=LONG_STOP)
+    await until(lambda: session.messages[-1]["role"] == "assistant" and len(session.messages) > 2)
+    await session.close()
+    timings = await last_answer_timings(session.call_id)
+    assert ("turn_early_ms" in timings) is early
+    assert timings["turn_signal"] == ("question" if early else "model_unsure")
+
+
 async def test_whisper_answers_finalize_with_a_standing_guess(monkeypatch):
     heard: list[int] = []
 

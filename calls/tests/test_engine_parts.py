@@ -105,6 +105,31 @@ def test_a_short_answer_to_a_question_ends_without_the_unsure_wait(
 
 
 @pytest.mark.parametrize(
+    ("punctuated", "text", "score", "due_at_once"),
+    [
+        (True, "Is there parking near the shop?", 0.7, True),  # whisper wrote a whole question
+        (True, "Is there parking near the shop?", 0.3, False),  # the model hears it unfinished
+        (True, "I would like a large coffee.", 0.7, False),  # a statement: the model's doubt
+        (False, "Is there parking near the shop?", 0.7, False),  # "?" from a non-punctuator
+    ],
+)
+def test_the_callers_whole_question_ends_without_the_unsure_wait(
+    punctuated, text, score, due_at_once
+):
+    detector = TurnDetector(unsure_wait=0.9, hold=1.6)
+    detector.punctuated = punctuated
+    detector.speech_started()
+    detector.speech_stopped(at=10.0)
+    detector.final_text(text, speech_final=True)
+    detector.scored(score)
+    assert detector.due(10.05) is due_at_once
+    assert detector.ends_at_once(text, score) is due_at_once
+    if due_at_once:
+        assert detector.decision == {"turn_signal": "question", "turn_score": score}
+    assert detector.due(12.0)
+
+
+@pytest.mark.parametrize(
     ("punctuated", "text", "waits"),
     [
         (True, "Can you tell me where you", True),  # whisper heard the caller stop mid-question
