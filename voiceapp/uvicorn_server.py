@@ -23,8 +23,6 @@ from django.conf import settings
 
 from calls.engine.heartbeat import live_calls
 
-SHUTDOWN_OUTCOME = "server_shutdown"
-
 
 def uvicorn_config(bind: str, port: int, *, proxy_headers: bool = False) -> uvicorn.Config:
     return uvicorn.Config(
@@ -71,9 +69,7 @@ class ProjectServer(uvicorn.Server):
         uvicorn close the rest."""
         for server in self.servers:
             server.close()
-        await live_calls.close_all(
-            SHUTDOWN_OUTCOME, timeout=max(1, settings.APPLICATION_CLOSE_TIMEOUT_SECONDS - 1)
-        )
+        await live_calls.close_for_shutdown(settings.APPLICATION_CLOSE_TIMEOUT_SECONDS)
         await super().shutdown(sockets)
 
 

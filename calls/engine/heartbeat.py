@@ -80,6 +80,15 @@ class LiveCalls:
             )
         return len(done)
 
+    async def close_for_shutdown(self, close_timeout: float) -> int:
+        """The web server is stopping (either server's graceful shutdown): every live call is
+        closed with the outcome "server_shutdown", a second inside the server's own
+        `close_timeout` for the calls' last records."""
+        return await self.close_all(SHUTDOWN_OUTCOME, timeout=max(1, close_timeout - 1))
+
+
+SHUTDOWN_OUTCOME = "server_shutdown"
+
 
 def _touch(call_ids: list[int]) -> None:
     Call.objects.filter(pk__in=call_ids, status=CallStatus.IN_PROGRESS).update(

@@ -21,8 +21,6 @@ from twisted.internet import defer
 
 from calls.engine.heartbeat import live_calls
 
-SHUTDOWN_OUTCOME = "server_shutdown"
-
 
 def daphne_arguments(bind: str, port: int, *, proxy_headers: bool = False) -> list[str]:
     """Daphne's command line for this deployment's settings."""
@@ -67,9 +65,7 @@ class ProjectServer(Server):
         """Before Daphne cancels the application instances on shutdown, end each live call
         through its normal close, within the application close timeout."""
         closing = asyncio.ensure_future(
-            live_calls.close_all(
-                SHUTDOWN_OUTCOME, timeout=max(1, self.application_close_timeout - 1)
-            )
+            live_calls.close_for_shutdown(self.application_close_timeout)
         )
         deferred = defer.Deferred.fromFuture(closing)
         deferred.addBoth(lambda _: Server.kill_all_applications(self))
