@@ -85,9 +85,12 @@ from bench.servers import (
     OneServer,
     ScaledProduct,
     Target,
+    add_server_arguments,
     procs_cpu_seconds,
     procs_rss_mib,
     self_cpu_seconds,
+    server_env_note,
+    server_extra,
 )
 from voiceapp.scaleout import ROOT
 
@@ -792,19 +795,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-codec", action="store_true", help="Skip the codec rows.")
     parser.add_argument("--drop-db", action="store_true", help="Drop the bench DB at the end.")
-    parser.add_argument(
-        "--server-env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="Extra environment for the product's processes (e.g. DATABASE_CONN_MAX_AGE=60).",
-    )
-    parser.add_argument(
-        "--server",
-        choices=("daphne", "uvicorn"),
-        default="daphne",
-        help="The product's ASGI server (WEB_SERVER): Daphne, or uvicorn with uvloop.",
-    )
+    add_server_arguments(parser, "DATABASE_CONN_MAX_AGE=60")
     args = parser.parse_args(argv)
     if args.quick:
         args.calls = "1,10"
@@ -898,7 +889,7 @@ def _spread(result: Round) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     counts = [int(n) for n in args.calls.split(",") if n.strip()]
-    extra = {"WEB_SERVER": args.server, **dict(item.split("=", 1) for item in args.server_env)}
+    extra = server_extra(args)
     signal.signal(signal.SIGTERM, _terminate)
     cpus = sorted(os.sched_getaffinity(0))
     single_pinned = args.pin and args.processes == 1 and len(cpus) >= 2
@@ -983,8 +974,7 @@ def main(argv: list[str] | None = None) -> None:
     note += "; phrase cache off"
     if ours.failure:
         note += f"; STOPPED EARLY: {ours.failure}"
-    if shown := " ".join(f"{k}={v}" for k, v in extra.items() if k != "WEB_SERVER"):
-        note += "; server env " + shown
+    note += server_env_note(extra)
     print()
     print(render(ours.rounds, delays, vad_delay, codec, note, servers))
     if theirs is not None:

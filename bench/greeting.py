@@ -47,7 +47,15 @@ from bench.call_latency import (
     percentile,
     server_env,
 )
-from bench.servers import OneServer, _log_errors, proc_cpu_seconds, self_cpu_seconds
+from bench.servers import (
+    OneServer,
+    _log_errors,
+    add_server_arguments,
+    proc_cpu_seconds,
+    self_cpu_seconds,
+    server_env_note,
+    server_extra,
+)
 
 DB_NAME = "voiceapp_bench_greeting"
 GREETING = "Thanks for calling Bench Coffee on 555 0100, open 7 till 7. How can I help you today?"
@@ -224,19 +232,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ramp", type=float, default=2.0, help="Seconds the starts span.")
     parser.add_argument("--rounds", type=int, default=2, help="Bursts, one after the other.")
     parser.add_argument("--greeting", default=GREETING, help="The agent's greeting.")
-    parser.add_argument(
-        "--server-env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="Extra environment for the server (e.g. PRELOAD_SPEECH_MODELS=true).",
-    )
-    parser.add_argument(
-        "--server",
-        choices=("daphne", "uvicorn"),
-        default="daphne",
-        help="The ASGI server (WEB_SERVER): Daphne, or uvicorn with uvloop.",
-    )
+    add_server_arguments(parser, "PRELOAD_SPEECH_MODELS=true")
     return parser.parse_args(argv)
 
 
@@ -254,7 +250,7 @@ def wait_idle(pid: int, quiet: float = 0.05, limit: float = 30.0) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    extra = {"WEB_SERVER": args.server, **dict(item.split("=", 1) for item in args.server_env)}
+    extra = server_extra(args)
     database_url = f"{PG}/{DB_NAME}".replace("postgresql://", "postgres://")
     env = server_env({"DATABASE_URL": database_url, **extra})
     if "PHRASE_CACHE_MAX_BYTES" not in extra:
@@ -310,8 +306,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"The server's log ({log_path}) has {len(errors)} error line(s), the last:")
         print("\n".join(f"  {ln[:300]}" for ln in errors[-5:]))
     note = f"{os.cpu_count()} cores, the callers in one process on the same machine"
-    if shown := " ".join(f"{k}={v}" for k, v in extra.items() if k != "WEB_SERVER"):
-        note += "; server env " + shown
+    note += server_env_note(extra)
     print()
     print(render(rounds, args, note))
 

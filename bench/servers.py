@@ -15,6 +15,34 @@ TTS_MS_PER_WORD = 60  # the fake TTS's audio per word, as the Pipecat anchor's
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def add_server_arguments(parser, env_example: str) -> None:
+    """The product server's options, alike in every benchmark: `--server-env` and `--server`."""
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"Extra environment for the product's processes (e.g. {env_example}).",
+    )
+    parser.add_argument(
+        "--server",
+        choices=("daphne", "uvicorn"),
+        default="daphne",
+        help="The product's ASGI server (WEB_SERVER): Daphne, or uvicorn with uvloop.",
+    )
+
+
+def server_extra(args) -> dict[str, str]:
+    """The environment `--server` and `--server-env` add to the product's processes."""
+    return {"WEB_SERVER": args.server, **dict(item.split("=", 1) for item in args.server_env)}
+
+
+def server_env_note(extra: dict[str, str]) -> str:
+    """`extra` for a benchmark's title (the server itself is named there already)."""
+    shown = " ".join(f"{k}={v}" for k, v in extra.items() if k != "WEB_SERVER")
+    return f"; server env {shown}" if shown else ""
+
+
 def _popen(command: list[str], env: dict[str, str], log_path: Path, cpu: int | None):
     return start_logged(command, env=env, log_path=log_path, cpu=cpu, append=False)
 
