@@ -103,16 +103,26 @@ async def test_a_turn_that_may_go_on_waits_for_the_silence(build_session, guess,
 
 
 @pytest.mark.parametrize(
-    ("greeting", "early"), [("Hi, how can I help?", True), ("Hi, this is the shop.", False)]
+    ("greeting", "text", "punctuates", "signal"),
+    [
+        ("Hi, how can I help?", "two please", False, "short_answer"),
+        ("Hi, this is the shop.", "two please", False, None),
+        ("Hi.", "Is there parking near the shop?", True, "question"),
+        ("Hi.", "I would like a large coffee.", True, None),
+    ],
 )
-async def test_a_short_answer_to_a_question_ends_early_though_the_model_is_unsure(
-    build_session, greeting, early
+async def test_a_short_answer_or_a_whole_question_ends_early_though_the_model_is_unsure(
+    build_session, greeting, text, punctuates, signal
 ):
-    """The model is least sure of one-word turns; after the agent's question a short answer
-    it calls finished at all (0.8 here) ends at once. After a statement it waits the silence."""
+    """The model is least sure of one-word turns: after the agent's question a short answer it
+    calls finished at all (0.8 here) ends at once, and so does a question whisper wrote whole
+    (it ends "?" only on a question it heard whole). After a statement a short answer waits the
+    silence, as does a statement the model is as unsure of."""
     session, stt = await build(
-        build_session, texts=["two please"], guesses=["two please"], scores=[0.8], greeting=greeting
+        build_session, texts=[text], guesses=[text], scores=[0.8], greeting=greeting
     )
+    stt.punctuates = punctuates
+    early = signal is not None
     await speak(session, frames=10, silence=12)
     await asyncio.sleep(0.2)
     assert session.hearing.vad.speaking is not early
@@ -122,30 +132,7 @@ async def test_a_short_answer_to_a_question_ends_early_though_the_model_is_unsur
     await session.close()
     timings = await last_answer_timings(session.call_id)
     assert ("turn_early_ms" in timings) is early
-    assert timings["turn_signal"] == ("short_answer" if early else "model_unsure")
-
-
-@pytest.mark.parametrize(
-    ("text", "early"),
-    [("Is there parking near the shop?", True), ("I would like a large coffee.", False)],
-)
-async def test_the_callers_whole_question_ends_early_though_the_model_is_unsure(
-    build_session, text, early
-):
-    """Whisper ends with "?" only a question it heard whole: one the model calls finished at
-    all (0.8) ends at once. A statement it is as unsure of waits the silence."""
-    session, stt = await build(build_session, texts=[text], guesses=[text], scores=[0.8])
-    stt.punctuates = True
-    await speak(session, frames=10, silence=12)
-    await asyncio.sleep(0.2)
-    assert session.hearing.vad.speaking is not early
-    if not early:
-        await speak(session, frames=0, silence=LONG_STOP)
-    await until(lambda: session.messages[-1]["role"] == "assistant" and len(session.messages) > 2)
-    await session.close()
-    timings = await last_answer_timings(session.call_id)
-    assert ("turn_early_ms" in timings) is early
-    assert timings["turn_signal"] == ("question" if early else "model_unsure")
+    assert timings["turn_signal"] == (signal or "model_unsure")
 
 
 async def test_whisper_answers_finalize_with_a_standing_guess(monkeypatch):

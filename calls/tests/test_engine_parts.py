@@ -79,54 +79,35 @@ def test_turn_ends_at_the_endpoint_when_complete():
 
 
 @pytest.mark.parametrize(
-    ("after_question", "text", "score", "due_at_once"),
+    ("after_question", "punctuated", "text", "score", "signal"),
     [
-        (True, "No.", 0.7, True),  # a short answer to a question
-        (True, "Two, please.", 0.6, True),
-        (False, "No.", 0.7, False),  # the agent asked nothing: the model's doubt counts
-        (True, "is there parking near the shop", 0.7, False),  # more than a short answer
-        (True, "No.", 0.3, False),  # the model hears an unfinished turn
-        (True, "two and", 0.9, False),  # the text hangs
+        (True, False, "No.", 0.7, "short_answer"),  # a short answer to a question
+        (True, False, "Two, please.", 0.6, "short_answer"),
+        (False, False, "No.", 0.7, None),  # the agent asked nothing: the model's doubt counts
+        (True, False, "is there parking near the shop", 0.7, None),  # more than a short answer
+        (True, False, "No.", 0.3, None),  # the model hears an unfinished turn
+        (True, False, "two and", 0.9, None),  # the text hangs
+        (False, True, "Is there parking near the shop?", 0.7, "question"),  # whisper's question
+        (False, True, "Is there parking near the shop?", 0.3, None),  # the model: unfinished
+        (False, True, "I would like a large coffee.", 0.7, None),  # a statement: the doubt counts
+        (False, False, "Is there parking near the shop?", 0.7, None),  # "?" from a non-punctuator
     ],
 )
-def test_a_short_answer_to_a_question_ends_without_the_unsure_wait(
-    after_question, text, score, due_at_once
+def test_a_short_answer_or_a_whole_question_ends_without_the_unsure_wait(
+    after_question, punctuated, text, score, signal
 ):
     detector = TurnDetector(unsure_wait=0.9, hold=1.6)
-    detector.after_question = after_question
+    detector.after_question, detector.punctuated = after_question, punctuated
     detector.speech_started()
     detector.speech_stopped(at=10.0)
     detector.final_text(text, speech_final=True)
     detector.scored(score)
-    assert detector.due(10.05) is due_at_once
-    if due_at_once:
-        assert detector.decision == {"turn_signal": "short_answer", "turn_score": score}
+    assert detector.due(10.05) is (signal is not None)
+    if not detector.unfinished(text):  # the early end asks the same, once the text rules pass
+        assert detector.ends_at_once(text, score) is (signal is not None)
+    if signal is not None:
+        assert detector.decision == {"turn_signal": signal, "turn_score": score}
     assert detector.due(12.0)  # every turn ends in the end
-
-
-@pytest.mark.parametrize(
-    ("punctuated", "text", "score", "due_at_once"),
-    [
-        (True, "Is there parking near the shop?", 0.7, True),  # whisper wrote a whole question
-        (True, "Is there parking near the shop?", 0.3, False),  # the model hears it unfinished
-        (True, "I would like a large coffee.", 0.7, False),  # a statement: the model's doubt
-        (False, "Is there parking near the shop?", 0.7, False),  # "?" from a non-punctuator
-    ],
-)
-def test_the_callers_whole_question_ends_without_the_unsure_wait(
-    punctuated, text, score, due_at_once
-):
-    detector = TurnDetector(unsure_wait=0.9, hold=1.6)
-    detector.punctuated = punctuated
-    detector.speech_started()
-    detector.speech_stopped(at=10.0)
-    detector.final_text(text, speech_final=True)
-    detector.scored(score)
-    assert detector.due(10.05) is due_at_once
-    assert detector.ends_at_once(text, score) is due_at_once
-    if due_at_once:
-        assert detector.decision == {"turn_signal": "question", "turn_score": score}
-    assert detector.due(12.0)
 
 
 @pytest.mark.parametrize(

@@ -106,11 +106,12 @@ async def test_a_server_killed_mid_call_is_finalized_by_the_reaper(world_a, twil
     assert len(ended) == 1 and ended[0]["reaped"] and "stopped beating" in ended[0]["reason"]
 
 
-async def test_sigterm_mid_call_finishes_the_call_before_exiting(world_a, twilio_rest):
-    """As found: SIGTERM left the call "in progress" for good. Now the server closes it, with
-    its records, an "ended" event and a final status, before it exits."""
+@pytest.mark.parametrize("server", ["daphne", "uvicorn"])
+async def test_sigterm_mid_call_finishes_the_call_before_exiting(world_a, twilio_rest, server):
+    """As found: SIGTERM left the call "in progress" for good. Now the server, either of them,
+    closes it, with its records, an "ended" event and a final status, before it exits 0."""
     await database_sync_to_async(bench_agent)(world_a)
-    with serve(twilio_rest) as (process, port):
+    with serve(twilio_rest, WEB_SERVER=server) as (process, port):
         caller = caller_for(world_a, f"http://127.0.0.1:{port}")
         talking = asyncio.create_task(caller.run([]))
         try:

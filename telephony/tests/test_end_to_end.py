@@ -95,8 +95,13 @@ def run_daphne(env: dict[str, str]):
 
 
 @pytest.fixture
-def daphne(transactional_db, twilio_rest):
-    with run_daphne(server_env(twilio_rest)) as url:
+def daphne(transactional_db, twilio_rest, request):
+    """The web process's URL: Daphne, or the server a test names with indirect
+    parametrization (WEB_SERVER)."""
+    server = getattr(request, "param", "daphne")
+    with start_server({**server_env(twilio_rest), "WEB_SERVER": server}) as (_, url):
+        if httpx.get(url + "/healthz").headers["server"] != server:
+            raise AssertionError(f"not served by {server}")
         yield url
 
 
@@ -126,6 +131,7 @@ def caller_for(world, url) -> SimulatedCaller:
     )
 
 
+@pytest.mark.parametrize("daphne", ["daphne", "uvicorn"], indirect=True)
 async def test_a_whole_call(world_a, daphne, twilio_rest):
     await database_sync_to_async(offline_agent)(world_a)
     FakeTwilioRest.requests.clear()
