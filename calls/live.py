@@ -112,12 +112,15 @@ def _load_call(call_id: int) -> Call | None:
     stream joined the call's group (`amd_verdict`): one query."""
     verdict = CallEvent.objects.filter(call_id=OuterRef("pk"), kind=CallEvent.Kind.AMD)
     verdict = verdict.order_by("-at").values("data")[:1]
-    return (
+    call = (
         Call.objects.select_related("agent", "tenant")
         .annotate(amd_verdict=Subquery(verdict, output_field=JSONField()))
         .filter(pk=call_id)
         .first()
     )
+    if call is not None and call.agent is not None and call.agent.tenant_id == call.tenant_id:
+        call.agent.tenant = call.tenant  # the same row: the agent's texts need not read it again
+    return call
 
 
 def _refusal(call: Call | None, claim: StreamClaim) -> str:

@@ -2,7 +2,6 @@ from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 from telephony.models import PhoneNumber, TwilioAccount, normalize_e164, validate_account_sid
-from telephony.signatures import forget_cached_tokens
 from voiceapp.api import TenantScopedSerializer, TenantScopedViewSet
 
 
@@ -54,19 +53,6 @@ class TwilioAccountViewSet(TenantScopedViewSet):
 
     queryset = TwilioAccount.objects.all()
     serializer_class = TwilioAccountSerializer
-
-    # A changed or deleted token must stop (or start) signing at once, as after an admin save.
-    def perform_create(self, serializer) -> None:
-        super().perform_create(serializer)
-        forget_cached_tokens()
-
-    def perform_update(self, serializer) -> None:
-        super().perform_update(serializer)
-        forget_cached_tokens()
-
-    def perform_destroy(self, instance) -> None:
-        super().perform_destroy(instance)
-        forget_cached_tokens()
 
 
 class PhoneNumberViewSet(TenantScopedViewSet):

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 from twilio.request_validator import RequestValidator
 
+from calls.providers.http import client as http_client
 from telephony.simulator import SimulatedCaller, speech
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class _OutboundCallee(SimulatedCaller):
         signature = self.validator.compute_signature(
             self.public_base_url + self.answer_path, self.params
         )
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with http_client(timeout=10) as http:
             response = await http.post(
                 self.server + self.answer_path,
                 data=self.params,
@@ -194,7 +194,7 @@ class Sandbox:
         path = path.path + (f"?{path.query}" if path.query else "")
         token = self.tokens.get(placed.account_sid, "")
         signature = RequestValidator(token).compute_signature(self.public_base_url + path, data)
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with http_client(timeout=10) as http:
             await http.post(
                 self.server + path, data=data, headers={"X-Twilio-Signature": signature}
             )
