@@ -15,6 +15,7 @@ request is whole is let go quietly, as Django's handler does.
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from tempfile import SpooledTemporaryFile
 
@@ -30,6 +31,12 @@ from voiceapp.db_threads import in_database_thread
 _run_wsgi_app = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
 
 
+def _done(body: SpooledTemporaryFile, run: asyncio.Future) -> None:
+    body.close()
+    if not run.cancelled():
+        run.exception()  # raised to the request's task, or, once it is gone, Django logged it
+
+
 class _Request(WsgiToAsgiInstance):
     body_length = 0
 
@@ -37,7 +44,9 @@ class _Request(WsgiToAsgiInstance):
         if scope["type"] != "http":
             raise ValueError("an HTTP application was given a non-HTTP scope")
         self.scope = scope
-        with SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE) as body:
+        body = SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE)
+        run: asyncio.Future | None = None
+        try:
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
@@ -48,7 +57,17 @@ class _Request(WsgiToAsgiInstance):
             self.body_length = body.tell()
             body.seek(0)
             self.sync_send = AsyncToSync(send)
-            await in_database_thread(partial(_run_wsgi_app, self), "http")(body)
+            run = asyncio.ensure_future(
+                in_database_thread(partial(_run_wsgi_app, self), "http")(body)
+            )
+        finally:
+            if run is None:
+                body.close()
+        # A thread cannot be stopped: when the server gives up on the request (cancels this
+        # task: a timeout, the client gone, a shutdown), the view still runs to its end in its
+        # thread and must still find the body there. It is closed when the thread is done.
+        run.add_done_callback(partial(_done, body))
+        await asyncio.shield(run)
 
     def build_environ(self, scope, body):
         environ = super().build_environ(scope, body)

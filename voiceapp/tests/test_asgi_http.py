@@ -140,3 +140,38 @@ async def test_a_client_that_leaves_mid_body_is_let_go_quietly(application, capl
     await communicator.wait(5)  # returns: no exception, nothing sent
     assert await communicator.receive_nothing()
     assert "Traceback" not in caplog.text
+
+
+async def test_a_request_the_server_gives_up_on_still_reads_its_body():
+    """A server that gives up on a request (a timeout, the client gone) cancels its task, but
+    the view runs on in its thread: it must still read the body, not a closed file (a burst of
+    calls turned such webhooks into 500s and tracebacks)."""
+    import asyncio
+
+    from voiceapp.http_app import OneHopHTTP
+
+    started, release, read = threading.Event(), threading.Event(), []
+
+    def slow_view(environ, start_response):
+        started.set()
+        release.wait(5)
+        try:
+            read.append(environ["wsgi.input"].read())
+        except ValueError as error:  # I/O operation on closed file
+            read.append(error)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    communicator = ApplicationCommunicator(
+        OneHopHTTP(slow_view), http_scope("POST", "/slow", content_length="5")
+    )
+    await communicator.send_input({"type": "http.request", "body": b"hello"})
+    assert await asyncio.to_thread(started.wait, 5)
+    communicator.future.cancel()
+    await asyncio.sleep(0.05)  # the cancellation lands while the view waits in its thread
+    release.set()
+    for _ in range(100):
+        if read:
+            break
+        await asyncio.sleep(0.02)
+    assert read == [b"hello"]
