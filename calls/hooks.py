@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
 
+from calls.cancellation import keep_cancellation
 from calls.tools import ToolContext
 
 log = logging.getLogger(__name__)
@@ -99,11 +100,12 @@ async def run_end_hooks(ctx: ToolContext, outcome: str) -> None:
 async def _run(hook: Callable[..., Any], *args: Any) -> None:
     name = getattr(hook, "__qualname__", repr(hook))
     try:
-        async with asyncio.timeout(HOOK_TIMEOUT_SECONDS):
-            if inspect.iscoroutinefunction(hook):
-                await hook(*args)
-            else:
-                await database_sync_to_async(hook)(*args)
+        with keep_cancellation():  # a hook's client may turn the call's cancellation into an error
+            async with asyncio.timeout(HOOK_TIMEOUT_SECONDS):
+                if inspect.iscoroutinefunction(hook):
+                    await hook(*args)
+                else:
+                    await database_sync_to_async(hook)(*args)
     except TimeoutError:
         log.error("call hook %s took over %s s, skipped", name, HOOK_TIMEOUT_SECONDS)
     except Exception:  # an app's bug must not stop other apps' hooks or the call's records

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from django.utils import timezone
 
+from calls.cancellation import keep_cancellation
 from calls.engine.hearing import Timing
 from calls.engine.playout import Playout, Utterance, heard_text
 from calls.engine.recorder import CallAudio, CallRecorder, TurnRecord
@@ -254,7 +255,8 @@ class Responder:
             result = ToolResult({"error": f"no tool named {name!r}"})
         else:
             try:
-                result = await tool.run(self.tool_context, arguments)
+                with keep_cancellation():  # a tool's client may turn a barge-in into an error
+                    result = await tool.run(self.tool_context, arguments)
             except Exception as exc:  # a broken tool must not end the call; the model hears why
                 log.exception("tool failed", extra={"tool": name, "call_id": self.call_id})
                 result = ToolResult({"error": f"{type(exc).__name__}: {exc}"})

@@ -34,6 +34,7 @@ from typing import Protocol
 from django.conf import settings
 from redis import asyncio as aioredis
 
+from calls.cancellation import keep_cancellation
 from calls.providers.base import TTS
 from monitoring import metrics
 
@@ -199,7 +200,8 @@ class CachedTTS(TTS):
 
     async def _get(self, key: str) -> bytes | None:
         try:
-            return await self.store.get(key)
+            with keep_cancellation():
+                return await self.store.get(key)
         except Exception as exc:  # the cache only saves time: any failure of it is a miss
             log.warning("phrase cache unavailable: %r", exc)
             return None
@@ -208,7 +210,8 @@ class CachedTTS(TTS):
         if not audio:
             return
         try:
-            await self.store.put(key, audio)
+            with keep_cancellation():
+                await self.store.put(key, audio)
         except Exception as exc:  # the audio was said; not keeping it costs a later synthesis
             log.warning("phrase cache unavailable: %r", exc)
 

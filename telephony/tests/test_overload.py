@@ -197,7 +197,12 @@ async def test_200_calls_on_one_process_lose_nothing(world_a, twilio_rest, tmp_p
     )
     assert set(reports) <= set(records), "a served call the server has no record of"
     # Every call a session held ended by itself: its final status and every record.
-    assert not still_open, f"{len(still_open)} of {len(records)} calls never closed"
+    lines = log.read_text(errors="replace").splitlines()
+    about = [ln[:200] for ln in lines if any(sid in ln for sid in still_open)]
+    assert not still_open, (
+        f"{len(still_open)} of {len(records)} calls never closed, e.g. "
+        f"{[records[sid] for sid in still_open[:3]]}; the server's log of them: {about[:10]}"
+    )
     incomplete = {
         sid: found
         for sid, record in records.items()
