@@ -128,7 +128,13 @@ def finish_call(
     final already; see Call.apply_status). Sends `call_ended` after the commit, once per
     call: when this gives the call its outcome. Returns whether it did."""
     with transaction.atomic():
-        call = Call.objects.select_for_update().filter(pk=call_id).first()
+        # The columns this reads (apply_status reads its own): every call's end comes this way.
+        call = (
+            Call.objects.select_for_update()
+            .only("outcome", "status", "direction")
+            .filter(pk=call_id)
+            .first()
+        )
         if call is None:
             return False
         first = not call.outcome
@@ -143,7 +149,12 @@ def finish_call(
             CallEvent.objects.create(call=call, kind=CallEvent.Kind.ENDED, data=data)
         call.apply_status(status, at=at, source=source, duration=duration)
         if first:
-            sent = {"call_id": call.pk, "outcome": call.outcome, "status": call.status}
+            sent = {
+                "call_id": call.pk,
+                "outcome": call.outcome,
+                "status": call.status,
+                "direction": call.direction,
+            }
             transaction.on_commit(lambda: _send_call_ended(**sent))
     return first
 

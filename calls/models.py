@@ -156,6 +156,15 @@ STATUS_RANK = {
     CallStatus.CANCELED: 4,
 }
 FINAL_STATUSES = frozenset(s for s, rank in STATUS_RANK.items() if rank == 4)
+# What Call.apply_status reads and writes.
+_STATUS_FIELDS = (
+    "status",
+    "status_changed_at",
+    "status_history",
+    "answered_at",
+    "ended_at",
+    "duration_seconds",
+)
 
 
 class Call(TenantOwned):
@@ -228,7 +237,9 @@ class Call(TenantOwned):
         changed. Locks the row, so concurrent callbacks apply one after the other."""
         at = at or timezone.now()
         with transaction.atomic():
-            call = Call.objects.select_for_update().get(pk=self.pk)
+            call = (
+                Call.objects.select_for_update().only(*_STATUS_FIELDS, "updated_at").get(pk=self.pk)
+            )
             if STATUS_RANK.get(status, -1) <= STATUS_RANK[call.status]:
                 return False
             call.status = status
@@ -248,14 +259,7 @@ class Call(TenantOwned):
                 call.duration_seconds = duration if duration is not None else call.duration_seconds
                 fields += ["ended_at", "duration_seconds"]
             call.save(update_fields=fields)
-        for name in (
-            "status",
-            "status_changed_at",
-            "status_history",
-            "answered_at",
-            "ended_at",
-            "duration_seconds",
-        ):
+        for name in _STATUS_FIELDS:
             setattr(self, name, getattr(call, name))
         return True
 

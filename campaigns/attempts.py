@@ -180,7 +180,9 @@ def settle_from_call(call: Call) -> Attempt | None:
 
 
 @receiver(call_ended, dispatch_uid="campaigns.attempts.on_call_ended")
-def on_call_ended(sender, call_id: int, **kwargs) -> None:
+def on_call_ended(sender, call_id: int, direction: str = "", **kwargs) -> None:
+    if direction == Call.Direction.INBOUND:
+        return  # campaigns only place calls
     call = Call.objects.filter(pk=call_id).first()
     if call is not None:
         settle_from_call(call)

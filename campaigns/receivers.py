@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.dispatch import receiver
 
+from calls.models import Call
 from calls.signals import call_ended
 from campaigns.models import Attempt
 from campaigns.outcomes import fill_outcome
@@ -13,7 +14,9 @@ from voiceapp.jobs import enqueue
 
 
 @receiver(call_ended, dispatch_uid="campaigns.receivers.after_campaign_call")
-def after_campaign_call(sender, *, call_id: int, **_) -> None:
+def after_campaign_call(sender, *, call_id: int, direction: str = "", **_) -> None:
+    if direction == Call.Direction.INBOUND:
+        return  # campaigns only place calls
     attempt_id = Attempt.objects.filter(call_id=call_id).values_list("pk", flat=True).first()
     if attempt_id is None:
         return  # not a campaign's call

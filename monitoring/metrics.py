@@ -115,11 +115,14 @@ def call_event(kind: str, data: dict) -> None:
         UNHEARD.labels(str(data.get("reason", ""))).inc()
 
 
-def on_call_ended(sender, *, call_id: int, outcome: str, status: str, **kwargs) -> None:
+def on_call_ended(
+    sender, *, call_id: int, outcome: str, status: str, direction: str = "", **kwargs
+) -> None:
     """calls.signals.call_ended: sent once per call, on commit, in the process that ended it."""
     from calls.models import Call
 
-    direction = Call.objects.filter(pk=call_id).values_list("direction", flat=True).first()
+    if not direction:
+        direction = Call.objects.filter(pk=call_id).values_list("direction", flat=True).first()
     CALLS.labels(direction or "unknown", outcome or status).inc()
 
 

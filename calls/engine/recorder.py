@@ -320,24 +320,20 @@ def _store_recording(call_id: int, wav: bytes) -> str:
 
 
 def _finish_call(call_id: int, outcome: str, recording: str, lost: int) -> None:
-    with transaction.atomic():
-        call = Call.objects.select_for_update().filter(pk=call_id).first()
-        if call is None:
-            return
-        if lost:
-            data = {"records_lost": lost, "outcome": outcome}
-            CallEvent.objects.create(call=call, kind=CallEvent.Kind.ERROR, data=data)
-            outcome = "records_lost"
-        if recording:
-            call.recording.name = recording
-            call.save(update_fields=["recording", "updated_at"])
-        # The stream is over, so the call is too; Twilio's own callback may confirm it later
-        # (apply_status never moves a call backwards, so the order does not matter). The
-        # session wrote its own "ended" event through this recorder.
-        finish_call(
-            call_id,
-            status=CallStatus.COMPLETED,
-            outcome=outcome,
-            source="media stream ended",
-            ended_event=False,
-        )
+    if lost:
+        data = {"records_lost": lost, "outcome": outcome}
+        CallEvent.objects.create(call_id=call_id, kind=CallEvent.Kind.ERROR, data=data)
+        outcome = "records_lost"
+    if recording:
+        Call.objects.filter(pk=call_id).update(recording=recording, updated_at=timezone.now())
+    # The stream is over, so the call is too; Twilio's own callback may confirm it later
+    # (apply_status never moves a call backwards, so the order does not matter). The session
+    # wrote its own "ended" event through this recorder. A process that dies before this
+    # leaves the call to the reaper, which ends it the same way.
+    finish_call(
+        call_id,
+        status=CallStatus.COMPLETED,
+        outcome=outcome,
+        source="media stream ended",
+        ended_event=False,
+    )

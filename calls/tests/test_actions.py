@@ -106,7 +106,13 @@ def test_finish_call_ends_the_call_once(world_a, ended_signals, django_capture_o
         {"outcome": "no-answer"}
     ]
     assert ended_signals == [
-        {"signal": call_ended, "call_id": call.pk, "outcome": "no-answer", "status": "no-answer"}
+        {
+            "signal": call_ended,
+            "call_id": call.pk,
+            "outcome": "no-answer",
+            "status": "no-answer",
+            "direction": "inbound",
+        }
     ]
 
 

@@ -91,3 +91,23 @@ def test_a_call_set_up_reads_its_tenant_once(client, world_a):
     with CaptureQueriesContext(connection) as set_up:
         assert plan_call(call.pk, "MZ" + "1" * 32) is not None
     assert _queries_on(set_up.captured_queries, "voiceapp_tenant") == []
+
+
+def test_an_inbound_call_ends_without_whole_rows_or_campaign_queries(
+    client, world_a, django_capture_on_commit_callbacks
+):
+    from calls.engine.recorder import _finish_call
+
+    _voice(client, world_a, 1)
+    call = Call.objects.get(twilio_call_sid=f"CA{1:032d}")
+    plan_call(call.pk, "MZ" + "1" * 32)
+    with (
+        CaptureQueriesContext(connection) as ending,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        _finish_call(call.pk, "caller_hung_up", "", 0)
+    selects = [q["sql"] for q in ending.captured_queries if q["sql"].startswith("SELECT")]
+    assert not any('"calls_call"."agent_id"' in s for s in selects), selects  # a whole row
+    assert _queries_on(ending.captured_queries, "campaigns_attempt") == []
+    call.refresh_from_db()
+    assert (call.status, call.outcome) == ("completed", "caller_hung_up")
