@@ -59,6 +59,10 @@ backend daphne
     balance leastconn
     option httpchk
     http-check send meth GET uri /healthz
+    # A process busy with a burst of calls answers its check late, not never: with the default
+    # (the check's interval, 1 s) both were taken out at 200 calls and new calls got 503. A
+    # dead process still fails at once (its port refuses the connection).
+    timeout check 5s
     http-response set-header {served_by} %s
 {servers}
 """
