@@ -34,6 +34,9 @@ def ordering_agent(world) -> None:
     agent.save()
 
 
+# Nine lines spoken by piper and heard by whisper on two cores: ~110 s with its set-up on the
+# machine of 2026-12-01, past the suite's 120 s per test.
+@pytest.mark.timeout(300)
 async def test_ordering_two_drinks_by_phone(world_a, daphne, twilio_rest, settings):  # noqa: F811
     settings.TWILIO_API_BASE_URL = twilio_rest
     await database_sync_to_async(ordering_agent)(world_a)
