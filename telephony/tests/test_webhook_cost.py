@@ -4,24 +4,16 @@ webhook opens its call with one INSERT and no read before it."""
 
 from __future__ import annotations
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from calls.live import plan_call
 from calls.models import Call
 from telephony.models import TwilioAccount
-from telephony.signatures import forget_cached_tokens
+from telephony.tests.test_media_burst import _fresh_token_cache  # noqa: F401 (autouse)
 from telephony.tests.test_webhooks import signed_post, voice_params
 
 VOICE = "/telephony/twilio/voice/"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    forget_cached_tokens()
-    yield
-    forget_cached_tokens()
 
 
 def _voice(client, world, n: int, token: str = "token-a"):
