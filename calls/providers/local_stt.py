@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,14 @@ _MAX_BUFFER_BYTES = 60 * _SAMPLE_RATE * 2  # keep the latest 60 s if finalize() 
 # Below -60 dBFS RMS there is nothing to transcribe; skipping saves ~0.4 s of CPU per turn.
 _SILENCE_RMS = 32768 * 10 ** (-60 / 20)
 _NO_SPEECH = 0.6  # speech scores <0.2 here, noise >0.9
+# On a shorter window a lone short answer scores higher as no speech ("Yes." 0.6-0.9 at 15 s,
+# 0.27 at 30 s) yet stays confidently decoded, where noise read as words does not (measured:
+# such answers -0.4 to -0.8 log-prob per token, noise -1.5 or less). Such a transcript of at
+# most `_SHORT_WORDS` words is kept: whisper's own skip rule, both signs must agree. Noise
+# read as a confident loop ("T-T-T-T-...") is longer, and stays out.
+_SURE_LOGPROB = -1.0
+_SHORT_WORDS = 3
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _REPETITIVE = 2.4  # gzip compression ratio of a looping transcript
 _PROMPT_CHARS = 400  # whisper keeps only ~220 prompt tokens anyway
 
@@ -93,7 +102,7 @@ def transcribe_blocking(
     model = load_model()
     if whisper_window.fits(samples, window):
         heard = whisper_window.transcribe(model, samples, prompt, window)
-        return heard.text if _accepted(heard) else ""
+        return heard.text if _accepted_in_window(heard) else ""
     segments, _info = model.transcribe(
         samples,
         language=language,
@@ -111,6 +120,14 @@ def _accepted(segment) -> bool:
     # With a prompt, whisper tends to read noise as the prompt or a loop ("la la la") with
     # confident log-probs, so its own skip rule (no-speech AND low log-prob) lets it through.
     return segment.no_speech_prob <= _NO_SPEECH and segment.compression_ratio <= _REPETITIVE
+
+
+def _accepted_in_window(heard: whisper_window.Heard) -> bool:
+    if heard.compression_ratio > _REPETITIVE:
+        return False
+    return heard.no_speech_prob <= _NO_SPEECH or (
+        heard.avg_logprob >= _SURE_LOGPROB and len(_WORD.findall(heard.text)) <= _SHORT_WORDS
+    )
 
 
 async def transcribe(pcm16_16k: bytes, language: str = "en", hints: list[str] | None = None) -> str:

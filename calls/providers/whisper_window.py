@@ -42,6 +42,7 @@ class Heard:
     text: str
     no_speech_prob: float
     compression_ratio: float
+    avg_logprob: float = 0.0  # per token, as whisper's own skip rule reads it
 
 
 def fits(samples: np.ndarray, seconds: int) -> bool:
@@ -68,11 +69,15 @@ def transcribe(model: WhisperModel, samples: np.ndarray, prompt: str | None, sec
         beam_size=1,
         max_length=len(tokens) + int(_TOKENS_BASE + _TOKENS_PER_SECOND * spoken),
         return_no_speech_prob=True,
+        return_scores=True,
         suppress_blank=True,
         suppress_tokens=_suppressed(model),
     )[0]
-    text = once(tokenizer.decode(result.sequences_ids[0]).strip())
-    return Heard(text, result.no_speech_prob, compression_ratio(text))
+    ids = result.sequences_ids[0]
+    text = once(tokenizer.decode(ids).strip())
+    # CTranslate2's score is the length-normalised log-prob; faster-whisper counts the end token.
+    avg_logprob = result.scores[0] * len(ids) / (len(ids) + 1)
+    return Heard(text, result.no_speech_prob, compression_ratio(text), avg_logprob)
 
 
 def once(text: str) -> str:
