@@ -4,7 +4,7 @@ per utterance.
 
 Run from the project root:
 
-    .venv/bin/python -m bench.whisper_window [--window 20] [--repeat N]
+    .venv/bin/python -m bench.whisper_window [--window 15] [--repeat N]
 
 Each line is spoken by the local voice (piper), carried through the phone line (mu-law 8 kHz and
 back to 16 kHz) and transcribed by the engine's own code (calls.providers.local_stt:
@@ -120,7 +120,7 @@ def _row(name: str, prompt: str, heard: int, total: int, took: list[float]) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--window", type=int, default=20, help="the shorter window, seconds")
+    parser.add_argument("--window", type=int, default=15, help="the shorter window, seconds")
     parser.add_argument("--repeat", type=int, default=1, help="synthesize every line N times")
     args = parser.parse_args()
     os.environ.setdefault("DEBUG", "true")

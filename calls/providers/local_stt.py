@@ -3,8 +3,8 @@
 Whisper transcribes whole utterances, not a stream: the engine cuts utterances with its VAD and
 calls finalize(). The model (~150 MiB resident) is loaded once per process; transcriptions run
 one at a time on a single worker thread that uses both cores, so concurrent calls queue instead
-of thrashing the CPU (about 0.35 s per utterance on two cores; about half that with a 20 s
-window, WHISPER_WINDOW_SECONDS, see calls.providers.whisper_window).
+of thrashing the CPU (about 0.09 s per utterance on two cores with the default 15 s window,
+WHISPER_WINDOW_SECONDS; about 0.26 s with whisper's own 30 s; see calls.providers.whisper_window).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
-"""Whisper on a shorter window (WHISPER_WINDOW_SECONDS): a phone utterance in about half the CPU.
+"""Whisper on a shorter window (WHISPER_WINDOW_SECONDS, 15 s by default): a phone utterance in
+about a third of the CPU.
 
-Whisper's encoder always reads a 30 s window of audio, padded with silence; on two cores that is
-~255 ms of the ~340 ms an utterance of a few seconds costs, spent mostly on the padding. The
-CTranslate2 encoder accepts a shorter window: with 20 s (2000 mel frames) an utterance costs
-~180 ms, and open speech is heard as well, but the prompt (the agent's vocabulary hints) sways
-it less, so menu words are missed a little more often (`python -m bench.whisper_window`
-measures both). The engine keeps the 30 s window unless the setting asks for less. Shorter
-windows also make whisper repeat itself ("Sure. Sure. Sure."), more so with a prompt: a
-transcript that repeats one sentence back to back is taken once.
+Whisper's encoder always reads a 30 s window of audio, padded with silence; that padding is most
+of what an utterance of a few seconds costs. The CTranslate2 encoder accepts a shorter window:
+with 15 s (1500 mel frames) an utterance costs ~90 ms instead of ~260 on this machine's two
+cores, and phone speech is heard as well, menu words included (`python -m bench.whisper_window`
+measures both). Shorter windows make whisper repeat itself ("Sure. Sure. Sure."), more so with a
+prompt: a transcript that repeats one sentence back to back is taken once. They also raise the
+no-speech score of a lone short answer ("Yes."), which calls.providers.local_stt allows for.
 
 Utterances too long for the window go through faster-whisper's own path (30 s windows, several
 if need be): the caller talked for a long time, and ending their turn early matters less.
