@@ -55,16 +55,19 @@ def prepare_greetings() -> None:
 
 def warm_up() -> None:
     """What a web process makes ready before its first call: the providers' TLS context, the
-    speech models (PRELOAD_SPEECH_MODELS), then the agents' greetings (PREPARE_GREETINGS)."""
+    speech models (PRELOAD_SPEECH_MODELS), then the agents' greetings (PREPARE_GREETINGS); and
+    then its long-lived heap frozen out of the garbage collector's way (voiceapp.heap)."""
     from django.conf import settings
 
     from calls.providers.http import tls_context
+    from voiceapp.heap import settle
 
     tls_context()  # the providers' shared TLS context (~25 ms of CPU), not the first call's
     if settings.PRELOAD_SPEECH_MODELS:
         preload()
     if settings.PREPARE_GREETINGS:
         prepare_greetings()
+    settle()
 
 
 def warm_up_in_background() -> None:

@@ -19,7 +19,11 @@ from voiceapp.routing import websocket_urlpatterns  # noqa: E402
 if settings.PRELOAD_SPEECH_MODELS or settings.PREPARE_GREETINGS:
     from calls.warmup import warm_up_in_background
 
-    warm_up_in_background()
+    warm_up_in_background()  # and then freezes the long-lived heap (voiceapp.heap)
+else:
+    from voiceapp.heap import settle
+
+    settle()
 
 if not settings.REDIS_URL:
     # No Redis, so no rq cron process: the web process keeps the schedule (the call reaper).
