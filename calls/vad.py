@@ -295,7 +295,8 @@ class VoiceActivityDetector:
         they counted, so short answers went unheard. During speech every window is scored,
         so the end of speech is still judged by the model.
         """
-        if float(np.dot(self._window, self._window)) >= self._gate_energy:
+        # Not np.dot: BLAS lets go of the GIL, and the loop then waits on any busy thread.
+        if float((self._window * self._window).sum()) >= self._gate_energy:
             self._quiet_windows = 0
         else:
             self._quiet_windows += 1

@@ -4,6 +4,7 @@ import pytest
 from calls.audio import convert_audio
 from calls.providers.base import PCM16_8K, AudioFormat
 from calls.providers.local_tts import piper_pcm16
+from calls.tests.gil import others_ran_during
 from calls.vad import (
     GATE_AFTER_WINDOWS,
     SpeechEnd,
@@ -152,6 +153,17 @@ def test_quiet_windows_skip_the_model():
     for _ in range(5):
         detector.feed(loud)
     assert model.windows_scored - before > GATE_AFTER_WINDOWS  # a loud window is scored
+    detector.close()
+
+
+def test_a_quiet_frame_keeps_the_gil():
+    """A listening caller's frames are handled on the event loop without letting go of the GIL
+    (the energy gate was a BLAS dot product, which does)."""
+    detector = VoiceActivityDetector()
+    quiet = (np.random.default_rng(1).normal(0, 30, 160)).astype("<i2").tobytes()
+    for _ in range(50):  # past the gate: these windows skip the model (which lets go, batched)
+        detector.feed(quiet)
+    assert others_ran_during(lambda: detector.feed(quiet)) == 0
     detector.close()
 
 
