@@ -11,6 +11,8 @@ import logging
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from monitoring import loop_lag as loop_lag_watch
+
 log = logging.getLogger(__name__)
 
 # Phone-call latencies: the interesting range is 100 ms to a few seconds.
@@ -65,6 +67,13 @@ CALLS_REFUSED = Counter(
     ["reason", "at"],
 )
 
+LOOP_LAG = Histogram(
+    "voice_event_loop_lag_seconds",
+    "How late a 100 ms timer on the calls' event loop fired, sampled while calls are up: every "
+    "call's audio in the process waits as long (monitoring.loop_lag).",
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
 # Which timing comes from which role's provider (the others are the engine's own).
 STAGE_ROLE = {
     "endpoint": None,
@@ -83,12 +92,19 @@ def call_started(call_id: int, *, stt: str = "", llm: str = "", tts: str = "") -
     """A call's audio starts in this process, with these primary providers."""
     _call_providers[call_id] = {"stt": stt, "llm": llm, "tts": tts}
     CALLS_IN_PROGRESS.inc()
+    loop_lag_watch.watch()
+
+
+def loop_lag(seconds: float) -> None:
+    LOOP_LAG.observe(seconds)
 
 
 def call_stopped(call_id: int) -> None:
     """The call's audio stopped in this process (however it ended)."""
     if _call_providers.pop(call_id, None) is not None:
         CALLS_IN_PROGRESS.dec()
+        if not _call_providers:
+            loop_lag_watch.unwatch()
 
 
 def turn_saved(call_id: int, speaker: str, timings: dict[str, int], latency_ms: int | None) -> None:
