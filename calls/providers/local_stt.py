@@ -102,7 +102,10 @@ def transcribe_blocking(
     model = load_model()
     if whisper_window.fits(samples, window):
         heard = whisper_window.transcribe(model, samples, prompt, window)
-        return heard.text if _accepted_in_window(heard) else ""
+        if not whisper_window.restarts_itself(heard.text):
+            return heard.text if _accepted_in_window(heard) else ""
+        # "Is there parking? Is there": the short window's echo, or a caller who restarted a
+        # sentence; whisper's own window tells them apart (~3 % of utterances, +~260 ms).
     segments, _info = model.transcribe(
         samples,
         language=language,

@@ -35,6 +35,7 @@ _MAX_PROMPT_TOKENS = 223  # whisper's own limit: half its 448-token context, les
 # Tokens allowed per second of audio: speech runs ~3-4 a second; a loop is cut off sooner.
 _TOKENS_BASE, _TOKENS_PER_SECOND = 16, 8
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")  # not inside "5.30"
+_ENDS = re.compile(r"[.?!]$")
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,18 @@ def once(text: str) -> str:
         if sentence and (not kept or _words(sentence) != _words(kept[-1])):
             kept.append(sentence)
     return " ".join(kept)
+
+
+def restarts_itself(text: str) -> bool:
+    """Whether the text ends in an unfinished start of its own last sentence ("Is there
+    parking? Is there"): on a short window whisper sometimes goes on into the silence after a
+    sentence with its beginning. A caller may also restart a sentence and pause, so the words
+    are not dropped: the utterance is heard again on whisper's own window (local_stt)."""
+    *before, last = _SENTENCE_END.split(text.strip())
+    if not before or not last or _ENDS.search(last):
+        return False
+    start, sentence = _words(last).split(), _words(before[-1]).split()
+    return 0 < len(start) < len(sentence) and sentence[: len(start)] == start
 
 
 def compression_ratio(text: str) -> float:

@@ -159,6 +159,40 @@ async def test_an_utterance_too_long_for_the_window_takes_whisper_own_path(
     assert text.count("cappuccino") >= 2
 
 
+def test_a_sentence_that_restarts_itself_is_told_apart():
+    restarts = whisper_window.restarts_itself
+    assert restarts("Is there parking? Is there")
+    assert restarts("Can you tell me where you are located? Can you tell me where")
+    assert restarts("I want a latte. I want")  # or a caller who restarted: heard again
+    assert not restarts("Is there parking?")
+    assert not restarts("Two lattes. And a muffin")
+    assert not restarts("Is there parking? Is there parking?")  # whole: taken once instead
+    assert not restarts("Yes. No")
+    assert not restarts("")
+
+
+async def test_a_short_windows_echo_is_heard_again_on_whispers_own_window(
+    models, settings, monkeypatch
+):
+    # On a 15 s window whisper sometimes goes on into the silence with the sentence's start
+    # ("Is there parking? Is there", 3 of 87 takes with a prompt): the utterance is heard again
+    # on the 30 s window, which keeps the words a caller really said and drops the echo.
+    settings.WHISPER_WINDOW_SECONDS = 15
+    real = whisper_window.transcribe
+    echoed: list[str] = []
+
+    def echo(model, samples, prompt, seconds):
+        heard = real(model, samples, prompt, seconds)
+        echoed.append(heard.text)
+        return whisper_window.Heard(f"{heard.text} Is there", 0.01, 1.0, -0.2)
+
+    monkeypatch.setattr(whisper_window, "transcribe", echo)
+    pcm, rate = piper_pcm16("Is there parking?", **STEADY)
+    text = await transcribe(b"".join(over_the_phone(pcm, rate)), hints=MENU)
+    assert echoed == ["Is there parking?"]
+    assert text == "Is there parking?"
+
+
 def test_a_sentence_whisper_repeats_back_to_back_is_taken_once():
     assert whisper_window.once("Sure. Sure. Sure. Sure.") == "Sure."
     assert whisper_window.once("Is there parking? Is there parking? Is") == "Is there parking? Is"
