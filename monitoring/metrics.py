@@ -11,7 +11,7 @@ import logging
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from monitoring import loop_lag as loop_lag_watch
+from monitoring import loop_lag
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,7 @@ def call_started(call_id: int, *, stt: str = "", llm: str = "", tts: str = "") -
     """A call's audio starts in this process, with these primary providers."""
     _call_providers[call_id] = {"stt": stt, "llm": llm, "tts": tts}
     CALLS_IN_PROGRESS.inc()
-    loop_lag_watch.watch()
-
-
-def loop_lag(seconds: float) -> None:
-    LOOP_LAG.observe(seconds)
+    loop_lag.watch(LOOP_LAG.observe)
 
 
 def call_stopped(call_id: int) -> None:
@@ -104,7 +100,7 @@ def call_stopped(call_id: int) -> None:
     if _call_providers.pop(call_id, None) is not None:
         CALLS_IN_PROGRESS.dec()
         if not _call_providers:
-            loop_lag_watch.unwatch()
+            loop_lag.unwatch()
 
 
 def turn_saved(call_id: int, speaker: str, timings: dict[str, int], latency_ms: int | None) -> None:

@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import gc
 import logging
-import threading
 import time
 
 log = logging.getLogger(__name__)
-_lock = threading.Lock()
 
 
 def settle() -> int:
     """Collect start-up's garbage, then freeze what is left: the process's long-lived heap.
     Safe to call again (later objects join the frozen ones); returns how many are frozen."""
-    with _lock:
-        started = time.monotonic()
-        gc.collect()
-        gc.freeze()
-        frozen = gc.get_freeze_count()
+    started = time.monotonic()
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
     log.info(
         "%s start-up objects frozen out of the collector in %.2fs",
         frozen,

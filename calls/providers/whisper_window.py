@@ -43,7 +43,7 @@ class Heard:
     text: str
     no_speech_prob: float
     compression_ratio: float
-    avg_logprob: float = 0.0  # per token, as whisper's own skip rule reads it
+    avg_logprob: float  # per token, as whisper's own skip rule reads it
 
 
 def fits(samples: np.ndarray, seconds: int) -> bool:

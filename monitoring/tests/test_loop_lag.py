@@ -35,6 +35,8 @@ async def test_a_blocked_loop_shows_as_lag_while_calls_are_up():
 
 
 def test_no_watch_without_a_loop():
-    loop_lag.watch()  # a call set up off the loop (a thread) starts nothing, and does not fail
+    loop_lag.watch(
+        metrics.LOOP_LAG.observe
+    )  # a call set up off the loop (a thread) starts nothing, and does not fail
     loop_lag.unwatch()
     assert loop_lag._watches == {}
